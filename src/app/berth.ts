@@ -1,0 +1,133 @@
+// The composition root: builds every context from one frozen Config and joins them. It is the only
+// place that knows all of them, and the only place that wires one context's events to another.
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { ArtifactCache } from '../artifacts/index.js';
+import type { Config } from '../config/index.js';
+import { ControlPlane, EndpointStates } from '../control/index.js';
+import { Reconciler } from '../deploy/index.js';
+import { ImageTable, ProcessFleet } from '../fleet/index.js';
+import { Router } from '../router/index.js';
+import { SqliteStore } from '../store/index.js';
+import { silentLogger } from '../telemetry/index.js';
+import type { Logger } from '../telemetry/index.js';
+import { createWireServer } from '../wire/index.js';
+
+export interface BerthOptions {
+  readonly logger?: Logger;
+  /** Environment every container inherits (PATH, HOME, …); berth's own BERTH_* settings are left out. */
+  readonly containerEnv?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface Berth {
+  /** Base URL clients point AWS_ENDPOINT_URL at. */
+  readonly url: string;
+  readonly port: number;
+  readonly config: Config;
+  /** Resolves once every scheduled reconcile has finished (for tests and tools). */
+  idle(): Promise<void>;
+  /** Stops serving, stops every instance (SIGTERM, then SIGKILL after the grace), closes the store. */
+  close(): Promise<void>;
+}
+
+export class DataDirInUse extends Error {
+  override readonly name = 'DataDirInUse';
+}
+
+/** One berth per data dir: two writers would each reconcile the same endpoints. */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'berth.pid');
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8'));
+    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) {
+      throw new DataDirInUse(`Another berth (pid ${pid}) is using the data dir ${dataDir}; stop it or choose another --data-dir.`);
+    }
+  }
+  writeFileSync(file, String(process.pid));
+  return () => rmSync(file, { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startBerth(config: Config, options: BerthOptions = {}): Promise<Berth> {
+  const logger = options.logger ?? silentLogger();
+  const unlock = lockDataDir(config.dataDir);
+  const containerEnv = Object.fromEntries(Object.entries(options.containerEnv ?? {}).filter(([k]) => !k.startsWith('BERTH_')));
+  const store = new SqliteStore(join(config.dataDir, 'berth.db'));
+  const fleet = await ProcessFleet.open({
+    dataDir: config.dataDir,
+    pingTimeoutMs: config.pingTimeoutMs,
+    healthCheckIntervalMs: config.healthCheckIntervalMs,
+    unhealthyThreshold: config.unhealthyThreshold,
+    baseEnv: containerEnv,
+  });
+  const router = new Router({
+    accountId: config.accountId,
+    invocationTimeoutMs: config.invocationTimeoutMs,
+    maxResponseBytes: config.maxPayloadBytes,
+  });
+  const reconciler = new Reconciler({
+    states: new EndpointStates(store),
+    fleet,
+    artifacts: new ArtifactCache(config.dataDir),
+    images: new ImageTable(config.images),
+    routes: router,
+    logger: logger.child({ context: 'deploy' }),
+    startupHealthCheckTimeoutMs: config.startupHealthCheckTimeoutMs,
+    instanceStopGraceMs: config.instanceStopGraceMs,
+  });
+  const control = new ControlPlane({
+    store,
+    maxInstancesPerVariant: config.maxInstancesPerVariant,
+    onEndpointChange: (name) => reconciler.notify(name),
+  });
+  const server = createWireServer({
+    control,
+    router,
+    logs: (name, lines) => fleet.readLogs(name, lines),
+    logger: logger.child({ context: 'wire' }),
+    region: config.region,
+    accountId: config.accountId,
+    maxPayloadBytes: config.maxPayloadBytes,
+  });
+  await reconciler.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  logger.info({ url, dataDir: config.dataDir, region: config.region, accountId: config.accountId }, 'berth is listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    config,
+    idle: () => reconciler.idle(),
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await reconciler.close();
+        await fleet.close();
+        await store.close();
+        unlock();
+        logger.info('berth stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// berth's settings: one table of defaults, one schema that rejects unknown keys, units in the names.
+import { z } from 'zod';
+
+const imageEntry = z.strictObject({
+  /** argv of the program that honours SageMaker's container contract; berth appends `serve`. */
+  command: z.array(z.string().min(1)).min(1),
+  /** Extra environment for the program (the model's Environment wins on conflict). */
+  env: z.record(z.string(), z.string()).optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** TCP port of the API (control plane, runtime and berth's own routes share it, as SageMaker's clients allow). */
+  port: z.number().int().min(0).max(65535),
+  /** Address to bind; loopback by default so a laptop does not expose its models. */
+  host: z.string().min(1),
+  /** Where state lives: the SQLite database, unpacked artifacts, instance folders and logs. */
+  dataDir: z.string().min(1),
+  /** Region stamped into ARNs when a request's SigV4 scope names none. */
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'a region such as us-east-1'),
+  /** Account id stamped into ARNs (SageMaker derives it from credentials; berth has one account). */
+  accountId: z.string().regex(/^\d{12}$/, 'twelve digits'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** Image table: a repository name (any tag), `repository:tag`, or a full image URI → a local command. */
+  images: z.record(z.string().min(1), imageEntry),
+  /** Invocation limits (wire-protocol.md §2.1, container-contracts.md §1.8). */
+  maxPayloadBytes: z.number().int().min(1),
+  invocationTimeoutMs: z.number().int().min(1),
+  /** Health checking of instances (container-contracts.md §1.4). */
+  pingTimeoutMs: z.number().int().min(1),
+  healthCheckIntervalMs: z.number().int().min(10),
+  unhealthyThreshold: z.number().int().min(1),
+  /** Used when a variant sets no ContainerStartupHealthCheckTimeoutInSeconds. */
+  startupHealthCheckTimeoutMs: z.number().int().min(1),
+  /** SIGTERM → SIGKILL grace when an instance stops, as SageMaker gives containers. */
+  instanceStopGraceMs: z.number().int().min(0),
+  /** Upper bound on instances per variant on this machine. */
+  maxInstancesPerVariant: z.number().int().min(1),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images'> & { images: Record<string, never> } = {
+  port: 8080,
+  host: '127.0.0.1',
+  dataDir: '.berth',
+  region: 'us-east-1',
+  accountId: '123456789012',
+  logLevel: 'info',
+  images: {},
+  maxPayloadBytes: 6_291_456,
+  invocationTimeoutMs: 60_000,
+  pingTimeoutMs: 2_000,
+  healthCheckIntervalMs: 5_000,
+  unhealthyThreshold: 3,
+  startupHealthCheckTimeoutMs: 240_000,
+  instanceStopGraceMs: 30_000,
+  maxInstancesPerVariant: 16,
+};

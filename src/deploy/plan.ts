@@ -1,0 +1,92 @@
+// Turns a variant of a deployment spec into what the fleet must start: the command its image
+// resolves to, the model data, and the container's environment. Every failure here is a reason a
+// person can act on, because it ends up in DescribeEndpoint's FailureReason.
+import { createHash } from 'node:crypto';
+import type { ArtifactCache } from '../artifacts/index.js';
+import type { ContainerDefinition, DeployedImage, DeploymentSpec, ModelDoc, ProductionVariant } from '../control/index.js';
+import { parseImage } from '../fleet/index.js';
+import type { ImageTable, InstanceSpec } from '../fleet/index.js';
+
+export class PlanError extends Error {
+  override readonly name = 'PlanError';
+}
+
+export interface VariantPlan {
+  readonly variant: ProductionVariant;
+  readonly model: ModelDoc;
+  readonly instance: Omit<InstanceSpec, 'endpointName'>;
+  readonly deployedImages: DeployedImage[];
+  readonly startupTimeoutMs: number;
+}
+
+export interface PlanContext {
+  readonly images: ImageTable;
+  readonly artifacts: ArtifactCache;
+  readonly region: string;
+  readonly defaultStartupTimeoutMs: number;
+}
+
+/** SageMaker's default when ModelDataDownloadTimeoutInSeconds is not set. */
+const DEFAULT_DOWNLOAD_TIMEOUT_MS = 3_600_000;
+
+export function containersOf(model: ModelDoc): ContainerDefinition[] {
+  return model.Containers ?? (model.PrimaryContainer ? [model.PrimaryContainer] : []);
+}
+
+export async function planVariant(spec: DeploymentSpec, variantName: string, ctx: PlanContext, endpointName: string): Promise<VariantPlan> {
+  const variant = spec.endpointConfig.ProductionVariants.find((v) => v.VariantName === variantName);
+  if (!variant) throw new PlanError(`variant ${variantName} is not in endpoint configuration ${spec.endpointConfigName}`);
+  const modelName = variant.ModelName as string;
+  const model = spec.models[modelName];
+  if (!model) throw new PlanError(`model ${modelName} of variant ${variantName} was not recorded with the endpoint`);
+  const containers = containersOf(model);
+  if (containers.length !== 1) {
+    throw new PlanError(`Model ${modelName} has ${containers.length} containers; this berth runs models with a single container (PrimaryContainer).`);
+  }
+  const container = containers[0] as ContainerDefinition;
+  if (!container.Image) {
+    throw new PlanError(`Model ${modelName} names ModelPackageName "${container.ModelPackageName}" without an Image; berth runs containers from images in its image table, not from model packages.`);
+  }
+  const resolved = ctx.images.resolve(container.Image);
+  if (!resolved) {
+    const known = ctx.images.keys();
+    throw new PlanError(
+      `Image "${container.Image}" of model ${modelName} is not in berth's image table, so there is no program to run for it. ` +
+      `Register it with \`berth serve --image ${container.Image}=/path/to/program\` or an "images" entry in the config file` +
+      (known.length ? ` (known images: ${known.join(', ')}).` : '.'),
+    );
+  }
+  let modelDir: string | undefined;
+  const url = container.ModelDataUrl ?? container.ModelDataSource?.S3DataSource?.S3Uri;
+  if (url) {
+    const timeoutMs = (variant.ModelDataDownloadTimeoutInSeconds ?? 0) * 1000 || DEFAULT_DOWNLOAD_TIMEOUT_MS;
+    try {
+      modelDir = await ctx.artifacts.materialize(url, { timeoutMs });
+    } catch (err) {
+      throw new PlanError((err as Error).message);
+    }
+  }
+  const env: Record<string, string> = {
+    ...resolved.env,
+    AWS_REGION: ctx.region,
+    AWS_DEFAULT_REGION: ctx.region,
+    ...container.Environment,
+    BERTH_ENDPOINT_NAME: endpointName,
+    BERTH_VARIANT_NAME: variantName,
+  };
+  const digest = createHash('sha256').update(JSON.stringify(resolved.command)).digest('hex');
+  const ref = parseImage(container.Image);
+  const repository = ref.registry ? `${ref.registry}/${ref.repository}` : ref.repository;
+  return {
+    variant,
+    model,
+    instance: { variantName, containerName: 'primary', command: resolved.command, env, modelDir },
+    deployedImages: [{
+      SpecifiedImage: container.Image,
+      // SageMaker resolves tags to digests; berth's equivalent pins the command the image ran as.
+      ResolvedImage: `${repository}@sha256:${digest}`.slice(-255),
+      ResolutionTime: Date.now() / 1000,
+    }],
+    startupTimeoutMs: (variant.ContainerStartupHealthCheckTimeoutInSeconds ?? 0) * 1000 || ctx.defaultStartupTimeoutMs,
+  };
+}

@@ -1,0 +1,6 @@
+// Instance providers: start, health-check and stop copies of a variant's containers.
+export { ProcessFleet } from './process.js';
+export type { ProcessFleetOptions } from './process.js';
+export { ImageTable, parseImage } from './images.js';
+export type { ImageCommand, ResolvedImage, ImageReference } from './images.js';
+export type { FleetProvider, Instance, InstanceSpec, InstanceState, InstanceExit } from './instance.js';

@@ -1,0 +1,242 @@
+// The data plane's protocol-free core: `invoke(request)` picks a variant (TargetVariant, else by
+// weight), an instance (least outstanding requests among ready ones), forwards over that instance's
+// keep-alive pool, and maps the container's answer to SageMaker's response or error.
+import { BerthError } from '../errors/index.js';
+import type { Instance } from '../fleet/index.js';
+
+export interface VariantRoute {
+  readonly name: string;
+  readonly weight: number;
+  /** Every instance the variant has; only `ready` ones receive traffic. */
+  readonly instances: readonly Instance[];
+}
+
+export interface EndpointRoute {
+  /** The endpoint's status; traffic flows while InService, Updating or RollingBack. */
+  readonly status: string;
+  readonly variants: readonly VariantRoute[];
+}
+
+export interface InvocationRequest {
+  readonly endpointName: string;
+  readonly body: Buffer;
+  readonly contentType?: string | undefined;
+  readonly accept?: string | undefined;
+  readonly customAttributes?: string | undefined;
+  readonly targetVariant?: string | undefined;
+  /** Multi-model endpoints only (X-Amzn-SageMaker-Target-Model). */
+  readonly targetModel?: string | undefined;
+  /** Direct-mode multi-container endpoints only (X-Amzn-SageMaker-Target-Container-Hostname). */
+  readonly targetContainerHostname?: string | undefined;
+  readonly inferenceId?: string | undefined;
+  /** Region of the caller's SigV4 scope, for the LogStreamArn in errors. */
+  readonly region: string;
+}
+
+export interface InvocationResponse {
+  readonly body: Buffer;
+  readonly contentType?: string | undefined;
+  readonly customAttributes?: string | undefined;
+  readonly invokedVariant: string;
+}
+
+export interface RouterOptions {
+  readonly accountId: string;
+  readonly invocationTimeoutMs: number;
+  /** Largest response body accepted from a container (the same 6 MB SageMaker allows). */
+  readonly maxResponseBytes: number;
+  readonly random?: () => number;
+}
+
+const SERVING = new Set(['InService', 'Updating', 'RollingBack']);
+
+/** Errors where the container never received the request, so another instance may take it. */
+const NOT_DELIVERED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export class Router {
+  private readonly routes = new Map<string, EndpointRoute>();
+  private readonly random: () => number;
+
+  constructor(private readonly options: RouterOptions) {
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Replaces what the router knows of an endpoint; `undefined` forgets it. Names are case-sensitive. */
+  publish(endpointName: string, route: EndpointRoute | undefined): void {
+    if (route) this.routes.set(endpointName, route);
+    else this.routes.delete(endpointName);
+  }
+
+  route(endpointName: string): EndpointRoute | undefined {
+    return this.routes.get(endpointName);
+  }
+
+  async invoke(req: InvocationRequest): Promise<InvocationResponse> {
+    const route = this.routes.get(req.endpointName);
+    const account = this.options.accountId;
+    if (!route) throw new BerthError('ValidationError', `Endpoint ${req.endpointName} of account ${account} not found.`);
+    if (!SERVING.has(route.status)) {
+      throw new BerthError('ValidationError', notServingMessage(req.endpointName, account, route.status));
+    }
+    if (req.targetModel !== undefined) {
+      throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-model endpoint and does not support target model header.`);
+    }
+    if (req.targetContainerHostname !== undefined) {
+      throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-container endpoint in Direct mode and does not support the target container hostname header.`);
+    }
+    const variant = this.pickVariant(route, req);
+    const tried = new Set<Instance>();
+    for (;;) {
+      const instance = pickInstance(variant, tried, this.random);
+      if (!instance) {
+        throw new BerthError('ServiceUnavailable', `No instance of variant ${variant.name} of endpoint ${req.endpointName} is ready to serve; instances are being replaced. Retry shortly.`);
+      }
+      tried.add(instance);
+      try {
+        return await this.forward(instance, variant, req);
+      } catch (err) {
+        if (err instanceof NotDelivered) continue;
+        throw err;
+      }
+    }
+  }
+
+  private pickVariant(route: EndpointRoute, req: InvocationRequest): VariantRoute {
+    if (req.targetVariant !== undefined) {
+      const v = route.variants.find((x) => x.name === req.targetVariant);
+      if (!v) {
+        const names = route.variants.map((x) => x.name).join(', ');
+        throw new BerthError('ValidationError', `Variant ${req.targetVariant} does not exist on endpoint ${req.endpointName}; its variants are: ${names}.`);
+      }
+      return v;
+    }
+    // Weighted choice among variants that can take traffic; weight 0 means "only when targeted".
+    const live = route.variants.filter((v) => v.weight > 0 && v.instances.some((i) => i.state === 'ready'));
+    const pool = live.length > 0 ? live : route.variants.filter((v) => v.weight > 0);
+    const total = pool.reduce((s, v) => s + v.weight, 0);
+    let r = this.random() * total;
+    for (const v of pool) {
+      r -= v.weight;
+      if (r < 0) return v;
+    }
+    const last = pool[pool.length - 1] ?? route.variants[0];
+    if (!last) throw new BerthError('ServiceUnavailable', `Endpoint ${req.endpointName} has no variants ready to serve.`);
+    return last;
+  }
+
+  private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest): Promise<InvocationResponse> {
+    const headers: Record<string, string> = { 'content-type': req.contentType ?? 'application/octet-stream' };
+    if (req.accept !== undefined) headers['accept'] = req.accept;
+    if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
+    if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
+    const container = instance.spec.containerName;
+    const timeoutMs = this.options.invocationTimeoutMs;
+    instance.outstanding += 1;
+    try {
+      let res;
+      try {
+        res = await instance.dispatcher.request({
+          path: '/invocations',
+          method: 'POST',
+          headers,
+          body: req.body,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== undefined && NOT_DELIVERED.has(code)) throw new NotDelivered();
+        throw this.transportError(err, container, instance, variant, req);
+      }
+      let body: Buffer;
+      try {
+        body = await readLimited(res.body, this.options.maxResponseBytes);
+      } catch (err) {
+        if (err instanceof TooLarge) {
+          throw this.modelError(500, `the response body is larger than ${this.options.maxResponseBytes} bytes`, container, instance, variant, req, 'and sent a response that is too large');
+        }
+        throw this.modelError(res.statusCode, '', container, instance, variant, req, 'and could not load the entire response body');
+      }
+      const contentType = headerValue(res.headers['content-type']);
+      const customAttributes = headerValue(res.headers['x-amzn-sagemaker-custom-attributes']);
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        throw this.modelError(res.statusCode, body.toString('utf8'), container, instance, variant, req);
+      }
+      return { body, contentType, customAttributes, invokedVariant: variant.name };
+    } finally {
+      instance.outstanding -= 1;
+    }
+  }
+
+  private transportError(err: unknown, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest): BerthError {
+    const e = err as { name?: string; code?: string; message?: string };
+    if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.name === 'AbortError') {
+      return this.modelError(0,
+        `Your invocation timed out while waiting for a response from container ${container}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.`,
+        container, instance, variant, req);
+    }
+    return this.modelError(0, `The connection to container ${container} closed before it answered (${e.code ?? e.message ?? 'unknown error'}); the container may have crashed.`, container, instance, variant, req);
+  }
+
+  private modelError(
+    status: number, text: string, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest, unreadable?: string,
+  ): BerthError {
+    const kind = status >= 400 && status < 500 ? 'client' : 'server';
+    const logGroup = `/aws/sagemaker/Endpoints/${req.endpointName}`;
+    const logStreamArn = `arn:aws:logs:${req.region}:${this.options.accountId}:log-group:${logGroup}:log-stream:${variant.name}/${instance.id}`;
+    const see = `See the instance logs (berth logs ${req.endpointName}) for more information.`;
+    const message = unreadable
+      ? `Received ${kind} error (${status}) from ${container} ${unreadable}. ${see}`
+      : `Received ${kind} error (${status}) from ${container} with message "${text}". ${see}`;
+    return new BerthError('ModelError', message, { OriginalStatusCode: status, OriginalMessage: text, LogStreamArn: logStreamArn });
+  }
+}
+
+class NotDelivered extends Error {}
+class TooLarge extends Error {}
+
+async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new TooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function pickInstance(variant: VariantRoute, exclude: ReadonlySet<Instance>, random: () => number): Instance | undefined {
+  let best: Instance | undefined;
+  let ties = 0;
+  for (const i of variant.instances) {
+    if (i.state !== 'ready' || exclude.has(i)) continue;
+    if (!best || i.outstanding < best.outstanding) {
+      best = i;
+      ties = 1;
+    } else if (i.outstanding === best.outstanding) {
+      // Reservoir choice among equals spreads load when all are idle.
+      ties += 1;
+      if (random() * ties < 1) best = i;
+    }
+  }
+  return best;
+}
+
+function notServingMessage(name: string, account: string, status: string): string {
+  switch (status) {
+    case 'Creating':
+      return `Endpoint ${name} of account ${account} is not in service yet (status Creating); wait until DescribeEndpoint reports InService.`;
+    case 'Failed':
+      return `Endpoint ${name} of account ${account} is not in service (status Failed); DescribeEndpoint's FailureReason says why.`;
+    case 'Deleting':
+      return `Endpoint ${name} of account ${account} is being deleted.`;
+    default:
+      return `Endpoint ${name} of account ${account} is not in service (status ${status}).`;
+  }
+}

@@ -1,0 +1,40 @@
+// The one place that writes error bodies. Both SDK families must decode them (wire-protocol.md §1.4):
+// botocore's JSON 1.1 parser reads only `__type`, rest-json parsers read `x-amzn-ErrorType` first,
+// and code in the wild reads `message` or `Message` — so every error carries all of them.
+import type { ServerResponse } from 'node:http';
+import { BerthError, isBerthError } from '../errors/index.js';
+
+export type Protocol = 'json' | 'rest-json';
+
+export const CONTENT_TYPE: Readonly<Record<Protocol, string>> = {
+  json: 'application/x-amz-json-1.1',
+  'rest-json': 'application/json',
+};
+
+/** Any thrown value as a BerthError; unexpected ones become InternalFailure without leaking internals. */
+export function asBerthError(err: unknown, requestId: string): BerthError {
+  if (isBerthError(err)) return err;
+  return new BerthError('InternalFailure', `berth could not process the request; its log has the details under request id ${requestId}.`);
+}
+
+export function sendError(res: ServerResponse, err: BerthError, requestId: string, protocol: Protocol, extraHeaders: Record<string, string> = {}): void {
+  const body = JSON.stringify({ __type: err.code, message: err.message, Message: err.message, ...err.members });
+  res.writeHead(err.status, {
+    'content-type': CONTENT_TYPE[protocol],
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': requestId,
+    'x-amzn-errortype': err.code,
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, requestId: string, protocol: Protocol): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    'content-type': CONTENT_TYPE[protocol],
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': requestId,
+  });
+  res.end(body);
+}

@@ -1,0 +1,153 @@
+// berth's single HTTP port, as SageMaker's clients allow (wire-protocol.md §0.1): the control plane is
+// `POST /` dispatched on X-Amz-Target, the runtime is `POST /endpoints/{name}/…`, and berth's own
+// routes live under `/_berth/`. Handlers only decode, call the protocol-free core, and encode.
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { BerthError } from '../errors/index.js';
+import type { ControlPlane } from '../control/index.js';
+import type { Router } from '../router/index.js';
+import type { Logger } from '../telemetry/index.js';
+import { BodyTooLarge, discardRest, readBody } from './body.js';
+import { asBerthError, sendError, sendJson } from './envelope.js';
+import type { Protocol } from './envelope.js';
+import { regionFromAuthorization } from './sigv4.js';
+import { invocationFromHeaders } from './runtime.js';
+
+export interface WireOptions {
+  readonly control: ControlPlane;
+  readonly router: Router;
+  readonly logs: (endpointName: string, lines: number) => Promise<string>;
+  readonly logger: Logger;
+  readonly region: string;
+  readonly accountId: string;
+  readonly maxPayloadBytes: number;
+}
+
+/** Control-plane requests are small; this only guards memory against a hostile client. */
+const CONTROL_BODY_LIMIT = 16 * 1024 * 1024;
+const INVOCATION_PATH = /^\/endpoints\/([^/]+)\/(invocations|async-invocations|invocations-response-stream)$/;
+const LOGS_PATH = /^\/_berth\/endpoints\/([^/]+)\/logs$/;
+
+export function createWireServer(o: WireOptions): Server {
+  const server = createServer((req, res) => {
+    const requestId = randomUUID();
+    handle(o, req, res, requestId).catch((err: unknown) => {
+      o.logger.error({ err, requestId }, 'unhandled error while serving a request');
+      if (!res.headersSent) sendError(res, asBerthError(err, requestId), requestId, 'json');
+      else res.destroy();
+    });
+  });
+  // Invocations may take the full 60 s; keep-alive connections from SDK pools stay open between them.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 70_000;
+  server.requestTimeout = 0;
+  return server;
+}
+
+async function handle(o: WireOptions, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://berth');
+  const path = url.pathname;
+  const target = req.headers['x-amz-target'];
+  if (req.method === 'POST' && typeof target === 'string' && target !== '') {
+    return controlPlane(o, req, res, requestId, target);
+  }
+  const inv = INVOCATION_PATH.exec(path);
+  if (inv && req.method === 'POST') {
+    return runtime(o, req, res, requestId, decodeURIComponent(inv[1] as string), inv[2] as string);
+  }
+  if (req.method === 'GET' && path === '/_berth/health') {
+    return sendJson(res, 200, { status: 'ok' }, requestId, 'rest-json');
+  }
+  const logs = LOGS_PATH.exec(path);
+  if (logs && req.method === 'GET') {
+    const lines = Math.max(1, Math.min(10_000, Number(url.searchParams.get('lines') ?? 200) || 200));
+    const text = await o.logs(decodeURIComponent(logs[1] as string), lines);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-amzn-requestid': requestId });
+    res.end(text);
+    return;
+  }
+  if (req.method === 'POST' && path === '/') {
+    return refuse(req, res, requestId, 'json', new BerthError('UnknownOperationException', 'The request has no X-Amz-Target header; SageMaker API calls name their operation there (for example SageMaker.DescribeEndpoint).'));
+  }
+  return refuse(req, res, requestId, 'rest-json', new BerthError('UnknownOperationException', `berth has no route for ${req.method ?? 'GET'} ${path}.`));
+}
+
+function refuse(req: IncomingMessage, res: ServerResponse, requestId: string, protocol: Protocol, err: BerthError): void {
+  sendError(res, err, requestId, protocol);
+  req.resume();
+}
+
+async function controlPlane(o: WireOptions, req: IncomingMessage, res: ServerResponse, requestId: string, target: string): Promise<void> {
+  const dot = target.indexOf('.');
+  const service = target.slice(0, dot);
+  const operation = target.slice(dot + 1);
+  if (service !== 'SageMaker' || !o.control.supports(operation)) {
+    return refuse(req, res, requestId, 'json', new BerthError('UnknownOperationException', `berth does not serve the operation ${target}.`));
+  }
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, CONTROL_BODY_LIMIT);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      sendError(res, new BerthError('SerializationException', `The request body is larger than ${CONTROL_BODY_LIMIT} bytes.`), requestId, 'json', { connection: 'close' });
+      discardRest(req, CONTROL_BODY_LIMIT, 5_000);
+      return;
+    }
+    throw err;
+  }
+  let input: unknown = {};
+  if (raw.length > 0) {
+    try {
+      input = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendError(res, new BerthError('SerializationException', 'The request body is not valid JSON.'), requestId, 'json');
+    }
+  }
+  const ctx = { region: regionFromAuthorization(req.headers) ?? o.region, accountId: o.accountId };
+  try {
+    const output = await o.control.execute(operation, input, ctx);
+    sendJson(res, 200, output, requestId, 'json');
+  } catch (err) {
+    const e = asBerthError(err, requestId);
+    if (e.code === 'InternalFailure') o.logger.error({ err, requestId, operation }, 'control-plane operation failed');
+    sendError(res, e, requestId, 'json');
+  }
+}
+
+async function runtime(o: WireOptions, req: IncomingMessage, res: ServerResponse, requestId: string, endpointName: string, kind: string): Promise<void> {
+  if (kind !== 'invocations') {
+    const op = kind === 'async-invocations' ? 'InvokeEndpointAsync' : 'InvokeEndpointWithResponseStream';
+    return refuse(req, res, requestId, 'rest-json', new BerthError('UnknownOperationException', `berth does not serve ${op} yet; use InvokeEndpoint.`));
+  }
+  let body: Buffer;
+  try {
+    body = await readBody(req, o.maxPayloadBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      // AWS's text for an oversize body, then what to do about it.
+      const e = new BerthError('ValidationError', `Request ${requestId} has oversize body. InvokeEndpoint accepts at most ${o.maxPayloadBytes} bytes; send larger inputs with InvokeEndpointAsync or batch transform.`);
+      sendError(res, e, requestId, 'rest-json', { connection: 'close' });
+      discardRest(req, 4 * o.maxPayloadBytes, 10_000);
+      return;
+    }
+    throw err;
+  }
+  try {
+    const invocation = invocationFromHeaders(req.headers, endpointName, body, regionFromAuthorization(req.headers) ?? o.region);
+    const out = await o.router.invoke(invocation);
+    const headers: Record<string, string | number> = {
+      'content-type': out.contentType ?? 'application/octet-stream',
+      'content-length': out.body.length,
+      'x-amzn-requestid': requestId,
+      'x-amzn-invoked-production-variant': out.invokedVariant,
+    };
+    if (out.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = out.customAttributes;
+    res.writeHead(200, headers);
+    res.end(out.body);
+  } catch (err) {
+    const e = asBerthError(err, requestId);
+    if (e.code === 'InternalFailure') o.logger.error({ err, requestId, endpoint: endpointName }, 'invocation failed');
+    sendError(res, e, requestId, 'rest-json');
+  }
+}
