@@ -57,7 +57,8 @@ function visit(name) {
   if (!s) throw new Error(`shape ${name} missing`);
   const out = { type: s.type };
   shapes[name] = out;
-  if (s.min !== undefined && s.min !== 0) out.min = s.min;
+  const numeric = ['integer', 'long', 'float', 'double'].includes(s.type);
+  if (s.min !== undefined && (s.min !== 0 || numeric)) out.min = s.min;
   if (s.max !== undefined) out.max = s.max;
   const pattern = PATTERN_OVERRIDES[name] ?? s.pattern;
   if (pattern !== undefined) { out.pattern = jsPattern(pattern); out.awsPattern = pattern; }

@@ -2,7 +2,7 @@
 // desired state. It never starts anything itself; a change to an endpoint is announced through
 // `onEndpointChange` and the reconciler (deploy/) does the work and writes the outcome.
 import { BerthError, alreadyExists, endpointInProgress, invalid, notFound } from '../errors/index.js';
-import type { Store, StoredRecord, Tag } from '../store/index.js';
+import type { Store, StoredRecord } from '../store/index.js';
 import { arnOf, parseArn } from './arn.js';
 import type { RequestContext } from './arn.js';
 import { encodeToken, listQuery } from './pagination.js';
@@ -347,7 +347,7 @@ export class ControlPlane {
     const rec = await this.taggable(input.ResourceArn);
     const q = listQuery({ NextToken: input.NextToken, MaxResults: input.MaxResults }, 50);
     const page = await this.store.listTags(rec.arn, q.offset, q.limit);
-    return { Tags: page.tags as Tag[], ...(page.more ? { NextToken: encodeToken(q.offset + q.limit) } : {}) };
+    return { Tags: page.tags, ...(page.more ? { NextToken: encodeToken(q.offset + q.limit) } : {}) };
   }
 
   private async deleteTags(input: DeleteTagsInput): Promise<Record<string, never>> {

@@ -333,7 +333,7 @@ export class Reconciler {
       vf.instances = vf.instances.filter((i) => i !== instance);
       vf.status = [{ Status: 'Updating', StatusMessage: `Replacing instance ${instance.id}: ${reason}.`, StartTime: Date.now() / 1000 }];
       this.publish(endpointName.toLowerCase());
-      void instance.stop(0).finally(() => this.notify(endpointName));
+      void this.recordVariants(endpointName).then(() => instance.stop(0)).finally(() => this.notify(endpointName));
     });
   }
 
@@ -395,6 +395,17 @@ export class Reconciler {
   }
 
   // ---- publishing and observing -------------------------------------------------------------
+
+  /** Writes the serving fleet's variant summaries now, so DescribeEndpoint shows a lost instance at once. */
+  private async recordVariants(name: string): Promise<void> {
+    const rt = this.runtimes.get(name.toLowerCase());
+    const fleet = rt?.fleet;
+    if (!fleet) return;
+    await this.o.states.observe(name, (cur) => {
+      if (cur.doc.observed.serving?.specVersion !== fleet.specVersion) return undefined;
+      return { observed: { ...cur.doc.observed, variants: summaries(fleet, cur.doc.desired.variants) } };
+    });
+  }
 
   private publish(key: string): void {
     const rt = this.runtimes.get(key);

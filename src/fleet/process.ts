@@ -283,8 +283,9 @@ export class ProcessFleet implements FleetProvider {
     return parts.join('\n') + (parts.length ? '\n' : '');
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     clearInterval(this.timer);
+    return Promise.resolve();
   }
 
   private async checkAll(): Promise<void> {

@@ -1,6 +1,8 @@
 // The embedded store: one SQLite database in the data dir, in WAL mode, written by this one process.
 // Every call is a single synchronous statement or transaction, so a `kill -9` at any moment leaves
 // either the old or the new row, never half of one.
+/* eslint-disable @typescript-eslint/require-await -- the Store contract is async so that networked
+   stores can implement it; SQLite answers synchronously inside those async methods. */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -14,7 +14,7 @@ interface HeaderRule {
 }
 
 const NAME = { pattern: /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/, awsPattern: '^[a-zA-Z0-9](-*[a-zA-Z0-9])*' };
-const ASCII = { pattern: /^[\x00-\x7F]*$/, awsPattern: '\\p{ASCII}*' };
+const ASCII = { pattern: /^\p{ASCII}*$/u, awsPattern: '\\p{ASCII}*' };
 const PRINT = { pattern: /^\S[\x20-\x7E]*$/, awsPattern: '\\A\\S[\\p{Print}]*\\z' };
 
 const RULES: readonly HeaderRule[] = [
