@@ -28,10 +28,6 @@ export const ERRORS = {
     status: 400, fault: 'client', retryable: false, api: 'control',
     when: 'A request asks for more than berth allows (for example more instances than the configured limit).',
   },
-  ResourceNotFound: {
-    status: 400, fault: 'client', retryable: false, api: 'control',
-    when: 'A tagged resource ARN names nothing berth stores.',
-  },
   SerializationException: {
     status: 400, fault: 'client', retryable: false, api: 'control',
     when: 'The body is not JSON, or a member has the wrong JSON type.',
@@ -52,17 +48,9 @@ export const ERRORS = {
     status: 424, fault: 'client', retryable: false, api: 'runtime',
     when: "The container answered 4xx/5xx, timed out, or closed the connection; OriginalStatusCode and OriginalMessage carry its answer.",
   },
-  ModelNotReadyException: {
-    status: 429, fault: 'client', retryable: true, api: 'runtime',
-    when: 'The target model is still being loaded.',
-  },
   ServiceUnavailable: {
     status: 503, fault: 'server', retryable: true, api: 'runtime',
     when: 'The endpoint is in service but none of its instances is ready (for example while a crashed instance is replaced).',
-  },
-  InternalDependencyException: {
-    status: 530, fault: 'server', retryable: true, api: 'runtime',
-    when: 'A store berth depends on failed while serving the invocation.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 
