@@ -47,7 +47,7 @@ test('AWS CLI: the README quick start', async (t) => {
   const echo = JSON.parse(readFileSync(join(tb.dir, 'out.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(echo['weights'], 'cli');
   const failure = await run('aws', ['sagemaker', 'describe-endpoint', '--endpoint-name', 'nope'], { env }).catch((e: { stderr: string }) => e);
-  assert.match((failure as { stderr: string }).stderr, /An error occurred \(ValidationException\) when calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint\/nope"\./);
+  assert.match(failure.stderr, /An error occurred \(ValidationException\) when calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint\/nope"\./);
   await aws('sagemaker', 'delete-endpoint', '--endpoint-name', 'echo-ep');
   await aws('sagemaker', 'wait', 'endpoint-deleted', '--endpoint-name', 'echo-ep');
 });

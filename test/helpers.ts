@@ -85,7 +85,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await sleep(25);
   }
 }
@@ -126,5 +126,5 @@ export async function deployEcho(
   }));
   await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: `${name}-cfg` }));
   const r = await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: name });
-  if (r.state !== 'SUCCESS') throw new Error(`endpoint ${name} did not reach InService: ${JSON.stringify(r.reason)}`);
+  if (String(r.state) !== 'SUCCESS') throw new Error(`endpoint ${name} did not reach InService: ${JSON.stringify(r.reason)}`);
 }

@@ -11,12 +11,13 @@ function rec(name: string, createdAt: number, status?: string): StoredRecord<{ n
 }
 
 export function storeConformance(adapter: string, open: () => Promise<Store>): void {
-  const withStore = (title: string, fn: (s: Store) => Promise<void>) =>
-    test(`${adapter}: ${title}`, async (t) => {
+  const withStore = (title: string, fn: (s: Store) => Promise<void>): void => {
+    void test(`${adapter}: ${title}`, async (t) => {
       const s = await open();
       t.after(() => s.close());
       await fn(s);
     });
+  };
 
   withStore('insert refuses a name taken in another case', async (s) => {
     assert.equal(await s.insert(rec('Alpha', 1)), true);
