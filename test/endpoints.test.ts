@@ -207,3 +207,20 @@ test('UpdateEndpointWeightsAndCapacities changes weights at once and instance co
   assert.equal(after.ProductionVariants?.find((v) => v.VariantName === 'B')?.CurrentInstanceCount, 1);
   assert.equal([...pids].filter(isRunning).length, 1);
 });
+
+test('ModelDataUrl may name a folder, and `berth logs` prints the container output', async (t) => {
+  const tb = await startTestBerth(t);
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const folder = join(tb.dir, 'model-folder');
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'weights.txt'), 'from-a-folder');
+  await deployEcho(tb, 'folder', { modelDataUrl: pathToFileURL(folder).href });
+  assert.equal((await invokeJson(tb, 'folder'))['weights'], 'from-a-folder');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { ROOT } = await import('./helpers.js');
+  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'logs', 'folder', '--endpoint-url', tb.url]);
+  assert.match(stdout, /^==> AllTraffic\.primary\.i-[0-9a-f]{16}\.log <==$/m);
+  assert.match(stdout, /echo-container listening on \d+, model files: weights\.txt/);
+});
