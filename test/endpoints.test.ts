@@ -3,14 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import {
   CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DeleteEndpointConfigCommand,
   DeleteModelCommand, DescribeEndpointCommand, ListEndpointsCommand, UpdateEndpointCommand, UpdateEndpointWeightsAndCapacitiesCommand,
   waitUntilEndpointDeleted, waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
-import { deployEcho, makeModelTarGz, startTestBerth, waitFor } from './helpers.js';
+import { deployEcho, isRunning, makeModelTarGz, ROOT, startTestBerth, waitFor } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 async function invokeJson(tb: TestBerth, name: string, body: unknown = {}, extra: Record<string, string> = {}): Promise<Record<string, unknown> & { variant?: string }> {
@@ -82,14 +85,6 @@ test('an endpoint goes Creating → InService, serves its model data, and is del
   for (const pid of pids) assert.ok(!existsSync(`/proc/${pid}`) || !isRunning(pid), `instance process ${pid} stopped`);
 });
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('failure reasons name the cause: unknown image, a container that exits, one that never answers /ping, missing model data', async (t) => {
   const tb = await startTestBerth(t, { startupHealthCheckTimeoutMs: 1500 });
@@ -210,16 +205,11 @@ test('UpdateEndpointWeightsAndCapacities changes weights at once and instance co
 
 test('ModelDataUrl may name a folder, and `berth logs` prints the container output', async (t) => {
   const tb = await startTestBerth(t);
-  const { mkdirSync, writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
   const folder = join(tb.dir, 'model-folder');
   mkdirSync(folder);
   writeFileSync(join(folder, 'weights.txt'), 'from-a-folder');
   await deployEcho(tb, 'folder', { modelDataUrl: pathToFileURL(folder).href });
   assert.equal((await invokeJson(tb, 'folder'))['weights'], 'from-a-folder');
-  const { execFile } = await import('node:child_process');
-  const { promisify } = await import('node:util');
-  const { ROOT } = await import('./helpers.js');
   const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'logs', 'folder', '--endpoint-url', tb.url]);
   assert.match(stdout, /^==> AllTraffic\.primary\.i-[0-9a-f]{16}\.log <==$/m);
   assert.match(stdout, /echo-container listening on \d+, model files: weights\.txt/);

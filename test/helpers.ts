@@ -128,3 +128,13 @@ export async function deployEcho(
   const r = await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: name });
   if (String(r.state) !== 'SUCCESS') throw new Error(`endpoint ${name} did not reach InService: ${JSON.stringify(r.reason)}`);
 }
+
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { DescribeEndpointCommand, DescribeModelCommand, ListEndpointsCommand, ListTagsCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
-import { clients, deployEcho, ECHO, ROOT, startTestBerth, tempDir, waitFor } from './helpers.js';
+import { clients, deployEcho, ECHO, isRunning, ROOT, startTestBerth, tempDir, waitFor } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 async function pidOf(tb: Pick<TestBerth, 'rt'>, name: string): Promise<number> {
@@ -17,14 +17,6 @@ async function pidOf(tb: Pick<TestBerth, 'rt'>, name: string): Promise<number> {
   return (JSON.parse(Buffer.from(out.Body ?? []).toString('utf8')) as { pid: number }).pid;
 }
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('a killed instance is taken out of rotation, reported, and replaced', async (t) => {
   const tb = await startTestBerth(t);
@@ -69,7 +61,7 @@ test('a container that crashes during a request answers ModelError, and the inst
     const p = await pidOf(tb, 'boom');
     return p !== before ? p : undefined;
   }, 15_000, 'a new instance to serve');
-  assert.ok(running(after));
+  assert.ok(isRunning(after));
   const logs = await (await fetch(`${tb.url}/_berth/endpoints/boom/logs`)).text();
   assert.match(logs, /echo-container: crashing on request/);
 });
@@ -114,12 +106,12 @@ test('berth killed with SIGKILL keeps every resource and brings its endpoints ba
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
   // The instances outlive their parent until the next berth reaps them.
-  for (const pid of orphans) assert.ok(running(pid), `instance ${pid} is still running after berth died`);
+  for (const pid of orphans) assert.ok(isRunning(pid), `instance ${pid} is still running after berth died`);
 
   const second = await spawnBerth(t, dataDir, configFile);
   const c2 = clients(second.url);
   t.after(() => { c2.sm.destroy(); c2.rt.destroy(); });
-  for (const pid of orphans) await waitFor(() => (running(pid) ? undefined : true), 5_000, `orphan ${pid} to be stopped`);
+  for (const pid of orphans) await waitFor(() => (isRunning(pid) ? undefined : true), 5_000, `orphan ${pid} to be stopped`);
 
   const model = await c2.sm.send(new DescribeModelCommand({ ModelName: 'durable-alltraffic' }));
   assert.equal(model.PrimaryContainer?.Environment?.['ECHO_LABEL'], 'kept');
@@ -140,5 +132,5 @@ test('berth killed with SIGKILL keeps every resource and brings its endpoints ba
   second.child.kill('SIGTERM');
   const code = await new Promise((r) => second.child.once('exit', r));
   assert.equal(code, 0);
-  for (const pid of serving) assert.ok(!running(pid), `instance ${pid} stopped with berth`);
+  for (const pid of serving) assert.ok(!isRunning(pid), `instance ${pid} stopped with berth`);
 });
