@@ -103,7 +103,7 @@ test('failure reasons name the cause: unknown image, a container that exits, one
   assert.match(silent, /echo-container listening on \d+/);
 
   const missing = await createFailing(tb, 'no-data', { Image: 'echo', ModelDataUrl: 'file:///nonexistent/model.tar.gz' });
-  assert.equal(missing, 'Variant AllTraffic: Failed to find model data at "file:///nonexistent/model.tar.gz": there is no file or folder at /nonexistent/model.tar.gz.');
+  assert.equal(missing, 'Variant AllTraffic: Failed to download model data for container "primary" from URL: "file:///nonexistent/model.tar.gz": there is no file or folder at /nonexistent/model.tar.gz.');
 
   // A Failed endpoint can be described, not updated, and deleted.
   await assert.rejects(tb.sm.send(new UpdateEndpointCommand({ EndpointName: 'exits', EndpointConfigName: 'exits' })), /Cannot update failed endpoint/);

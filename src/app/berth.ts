@@ -78,7 +78,14 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
   const reconciler = new Reconciler({
     states: new EndpointStates(store),
     fleet,
-    artifacts: new ArtifactCache(config.dataDir),
+    artifacts: new ArtifactCache({
+      dataDir: config.dataDir,
+      s3: { endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle ?? false, region: config.region },
+      httpsCa: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,
+      maxDownloadBytes: config.artifactMaxDownloadBytes,
+      maxUnpackedBytes: config.artifactMaxUnpackedBytes,
+      maxEntries: config.artifactMaxFiles,
+    }),
     images: new ImageTable(config.images),
     routes: router,
     logger: logger.child({ context: 'deploy' }),

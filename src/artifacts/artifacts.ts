@@ -1,65 +1,179 @@
-// Model data: fetched once into a content-addressed cache under <dataDir>/artifacts and unpacked there;
-// every instance of every endpoint that uses the same artifact shares the folder.
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+// Model data: fetched once into a content-addressed cache under <dataDir>/artifacts and unpacked there.
+// The key is the URL with the object's identity (ETag and size), so a changed object is fetched again
+// and an unchanged one is never fetched twice; concurrent requests for one key share one download.
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { x as untar } from 'tar';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FileSource, HttpsSource, S3Source, SourceError } from './sources.js';
+import type { S3Settings, Source } from './sources.js';
+import { UnsafeArchive, unpackTarGz } from './unpack.js';
+import type { UnpackLimits } from './unpack.js';
 
 export class ArtifactError extends Error {
   override readonly name = 'ArtifactError';
 }
 
+/** What CreateModel said about one container's model data. */
+export interface ModelSource {
+  readonly url: string;
+  /** `Gzip`: a model.tar.gz to unpack (ModelDataUrl always is); `None`: files as they are. */
+  readonly compression: 'Gzip' | 'None';
+  /** `S3Object`: one object; `S3Prefix`: every object under the prefix (uncompressed only). */
+  readonly dataType: 'S3Object' | 'S3Prefix';
+}
+
 export interface FetchOptions {
-  /** ModelDataDownloadTimeoutInSeconds, in milliseconds. */
+  /** ModelDataDownloadTimeoutInSeconds, in milliseconds: download and unpack. */
   readonly timeoutMs: number;
+  /** Container name for messages (`primary`, or a ContainerHostname). */
+  readonly container: string;
+}
+
+export interface ArtifactOptions extends UnpackLimits {
+  readonly dataDir: string;
+  readonly s3: S3Settings;
+  /** Extra CA certificates (PEM) for https:// model data. */
+  readonly httpsCa?: string | undefined;
+  /** Largest object berth downloads. */
+  readonly maxDownloadBytes: number;
 }
 
 export class ArtifactCache {
   private readonly inFlight = new Map<string, Promise<string>>();
+  private readonly root: string;
+  private readonly sources: Readonly<Record<string, Source>>;
+  /** Downloads started, for tests and metrics. */
+  downloads = 0;
 
-  constructor(private readonly dataDir: string) {}
-
-  /** Returns a folder holding the model data of `url` (a `.tar.gz` is unpacked, a folder used as is). */
-  async materialize(url: string, options: FetchOptions): Promise<string> {
-    if (!url.startsWith('file://')) {
-      throw new ArtifactError(`Failed to download model data from URL "${url}": this berth reads model data from file:// URLs; s3:// and https:// are not available in this version.`);
+  constructor(private readonly o: ArtifactOptions) {
+    this.root = join(o.dataDir, 'artifacts');
+    this.sources = { 's3:': new S3Source(o.s3), 'https:': new HttpsSource(o.httpsCa), 'file:': new FileSource() };
+    // A crash mid-download leaves partial folders; nothing else refers to them.
+    if (existsSync(this.root)) {
+      for (const name of readdirSync(this.root)) if (name.includes('.partial-')) rmSync(join(this.root, name), { recursive: true, force: true });
     }
-    let path: string;
+  }
+
+  /** Returns a folder holding the model data. */
+  async materialize(source: ModelSource, options: FetchOptions): Promise<string> {
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const failed = (reason: string) =>
+      new ArtifactError(`Failed to download model data for container "${options.container}" from URL: "${source.url}": ${reason}.`);
+    const scheme = /^([a-z0-9]+:)/.exec(source.url)?.[1] ?? '';
+    const from = this.sources[scheme];
+    if (!from) throw failed('berth fetches model data from s3://, https:// and file:// URLs');
+    if (source.compression === 'Gzip' && source.dataType === 'S3Prefix') {
+      throw failed('CompressionType Gzip needs S3DataType S3Object; a prefix is read as uncompressed files');
+    }
     try {
-      path = fileURLToPath(url);
-    } catch {
-      throw new ArtifactError(`Model data URL "${url}" is not a valid file URL; use file:///absolute/path.`);
+      if (scheme === 'file:') {
+        // A local folder is used where it is; nothing to copy.
+        const path = FileSource.path(source.url);
+        const info = await stat(path).catch(() => undefined);
+        if (info?.isDirectory()) return path;
+      }
+      if (source.dataType === 'S3Prefix') {
+        if (!from.list) throw new SourceError('only s3:// URLs name a prefix');
+        const listing = await from.list(source.url, signal);
+        return await this.once(hash(source.url, listing.version, 'prefix'), async (dir) => {
+          for (const obj of listing.objects) {
+            const target = safeJoin(dir, obj.relativePath);
+            await mkdir(dirname(target), { recursive: true });
+            await this.save(await from.open(obj.url, signal), target, signal);
+          }
+        });
+      }
+      const identity = await from.identify(source.url, signal);
+      if (identity.size !== undefined && identity.size > this.o.maxDownloadBytes) {
+        throw new SourceError(`the object is ${identity.size} bytes, more than the ${this.o.maxDownloadBytes} berth downloads (setting artifactMaxDownloadBytes)`);
+      }
+      return await this.once(hash(source.url, identity.version, source.compression), async (dir) => {
+        const stream = this.limited(await from.open(source.url, signal));
+        if (source.compression === 'None') {
+          await this.save(stream, join(dir, basename(new URL(source.url).pathname) || 'model'), signal);
+          return;
+        }
+        const work = unpackTarGz(stream, dir, this.o);
+        await Promise.race([work, abortPromise(signal)]);
+      });
+    } catch (err) {
+      if (signal.aborted && !(err instanceof UnsafeArchive)) {
+        throw failed(`the download did not finish within ${Math.round(options.timeoutMs / 1000)} seconds (ModelDataDownloadTimeoutInSeconds)`);
+      }
+      if (err instanceof UnsafeArchive) {
+        throw new ArtifactError(`Model data for container "${options.container}" from URL "${source.url}" was refused: ${err.message}.`);
+      }
+      if (err instanceof SourceError || err instanceof ArtifactError) throw err instanceof SourceError ? failed(err.message) : err;
+      throw failed((err as Error).message);
     }
-    const info = await stat(path).catch(() => undefined);
-    if (!info) throw new ArtifactError(`Failed to find model data at "${url}": there is no file or folder at ${path}.`);
-    if (info.isDirectory()) return path;
-    const key = createHash('sha256').update(`${path}\0${info.size}\0${info.mtimeMs}`).digest('hex').slice(0, 32);
+  }
+
+  /** Fills the cache folder for `key` once, however many callers ask at the same time. */
+  private once(key: string, fill: (dir: string) => Promise<void>): Promise<string> {
+    const target = join(this.root, key);
+    if (existsSync(target)) return Promise.resolve(target);
     const running = this.inFlight.get(key);
     if (running) return running;
-    const job = this.unpack(url, path, key, options).finally(() => this.inFlight.delete(key));
+    const job = (async () => {
+      this.downloads += 1;
+      const partial = `${target}.partial-${randomBytes(4).toString('hex')}`;
+      await mkdir(partial, { recursive: true });
+      try {
+        await fill(partial);
+        await rename(partial, target);
+        return target;
+      } catch (err) {
+        await rm(partial, { recursive: true, force: true });
+        throw err;
+      }
+    })().finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, job);
     return job;
   }
 
-  private async unpack(url: string, file: string, key: string, options: FetchOptions): Promise<string> {
-    const target = join(this.dataDir, 'artifacts', key);
-    if (existsSync(target)) return target;
-    const partial = `${target}.partial-${process.pid}-${Date.now()}`;
-    await mkdir(partial, { recursive: true });
-    try {
-      const timeout = AbortSignal.timeout(options.timeoutMs);
-      const extraction = untar({ file, cwd: partial, strict: true, preservePaths: false });
-      await Promise.race([
-        extraction,
-        new Promise((_, reject) => timeout.addEventListener('abort', () => reject(new Error(`unpacking took longer than ${Math.round(options.timeoutMs / 1000)} seconds`)))),
-      ]);
-      await rename(partial, target);
-      return target;
-    } catch (err) {
-      await rm(partial, { recursive: true, force: true });
-      throw new ArtifactError(`Failed to unpack model data from URL "${url}": ${(err as Error).message}. ModelDataUrl must name a gzip-compressed tar (model.tar.gz) or a folder.`);
+  private limited(stream: Readable): Readable {
+    let seen = 0;
+    const max = this.o.maxDownloadBytes;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        seen += chunk.length;
+        if (seen > max) done(new SourceError(`the object is larger than the ${max} bytes berth downloads (setting artifactMaxDownloadBytes)`));
+        else done(null, chunk);
+      },
+    });
+    stream.on('error', (err) => counter.destroy(err));
+    return stream.pipe(counter);
+  }
+
+  private async save(stream: Readable, target: string, signal: AbortSignal): Promise<void> {
+    await pipeline(this.limited(stream), createWriteStream(target), { signal });
+  }
+}
+
+function hash(url: string, version: string, kind: string): string {
+  return createHash('sha256').update(`${url}\0${version}\0${kind}`).digest('hex').slice(0, 40);
+}
+
+/** An S3 key under a prefix becomes a path under the model folder, never outside it (AWS's rules). */
+function safeJoin(root: string, rel: string): string {
+  const parts = rel.split('/');
+  for (const p of parts) {
+    if (p === '' || p === '.' || p === '..' || p.includes('\0') || Buffer.byteLength(p) > 255) {
+      throw new UnsafeArchive(`the object key part "${rel}" is not a safe path (empty, ".", "..", NUL or longer than 255 bytes)`);
     }
   }
+  const target = resolve(root, ...parts);
+  if (!target.startsWith(resolve(root) + sep)) throw new UnsafeArchive(`the object key part "${rel}" resolves outside the model folder`);
+  return target;
+}
+
+function abortPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(new Error('aborted'));
+    signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+  });
 }

@@ -1,3 +1,4 @@
-// Model data: fetching, safe unpacking and the shared on-disk cache.
+// Model data: fetching from S3, https and disk, safe unpacking, and the shared on-disk cache.
 export { ArtifactCache, ArtifactError } from './artifacts.js';
-export type { FetchOptions } from './artifacts.js';
+export type { ArtifactOptions, FetchOptions, ModelSource } from './artifacts.js';
+export type { S3Settings } from './sources.js';

@@ -74,6 +74,25 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/**
+ * The AWS SDKs' own variables for an S3-compatible store. AWS_ENDPOINT_URL is skipped when it points
+ * at berth's own port on this machine: users export it for their clients in the shell berth runs in.
+ */
+function s3EndpointFromEnv(env: Readonly<Record<string, string | undefined>>, port: number): string | undefined {
+  const specific = env['AWS_ENDPOINT_URL_S3'];
+  if (specific) return specific;
+  const global = env['AWS_ENDPOINT_URL'];
+  if (!global) return undefined;
+  try {
+    const u = new URL(global);
+    const local = ['localhost', '127.0.0.1', '[::1]', '0.0.0.0'].includes(u.hostname);
+    if (local && Number(u.port || 80) === port) return undefined;
+  } catch {
+    return undefined;
+  }
+  return global;
+}
+
 export function loadConfig(sources: ConfigSources = {}): Config {
   const env = sources.env ?? {};
   const cwd = sources.cwd ?? '.';
@@ -88,6 +107,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  const config = { ...parsed.data, dataDir: resolve(cwd, parsed.data.dataDir) };
+  const s3Endpoint = parsed.data.s3Endpoint ?? s3EndpointFromEnv(env, parsed.data.port);
+  const config = {
+    ...parsed.data,
+    dataDir: resolve(cwd, parsed.data.dataDir),
+    ...(s3Endpoint ? { s3Endpoint } : {}),
+    s3ForcePathStyle: parsed.data.s3ForcePathStyle ?? s3Endpoint !== undefined,
+    ...(parsed.data.httpsCaFile ? { httpsCaFile: resolve(cwd, parsed.data.httpsCaFile) } : {}),
+  };
   return deepFreeze(config);
 }

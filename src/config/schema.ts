@@ -35,11 +35,21 @@ export const configSchema = z.strictObject({
   instanceStopGraceMs: z.number().int().min(0),
   /** Upper bound on instances per variant on this machine. */
   maxInstancesPerVariant: z.number().int().min(1),
+  /** An S3-compatible endpoint for s3:// model data; from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL when unset. */
+  s3Endpoint: z.url().optional(),
+  /** Path-style bucket addressing, which most S3-compatible stores need; on by default with s3Endpoint. */
+  s3ForcePathStyle: z.boolean().optional(),
+  /** A PEM file of extra certificate authorities for https:// model data. */
+  httpsCaFile: z.string().min(1).optional(),
+  /** Limits on one artifact, against runaway downloads and decompression bombs. */
+  artifactMaxDownloadBytes: z.number().int().min(1),
+  artifactMaxUnpackedBytes: z.number().int().min(1),
+  artifactMaxFiles: z.number().int().min(1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
-export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images'> & { images: Record<string, never> } = {
+export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint' | 's3ForcePathStyle' | 'httpsCaFile'> & { images: Record<string, never> } = {
   port: 8080,
   host: '127.0.0.1',
   dataDir: '.berth',
@@ -55,4 +65,7 @@ export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images'> & { images: 
   startupHealthCheckTimeoutMs: 240_000,
   instanceStopGraceMs: 30_000,
   maxInstancesPerVariant: 16,
+  artifactMaxDownloadBytes: 50 * 2 ** 30,
+  artifactMaxUnpackedBytes: 100 * 2 ** 30,
+  artifactMaxFiles: 100_000,
 };

@@ -2,7 +2,7 @@
 // resolves to, the model data, and the container's environment. Every failure here is a reason a
 // person can act on, because it ends up in DescribeEndpoint's FailureReason.
 import { createHash } from 'node:crypto';
-import type { ArtifactCache } from '../artifacts/index.js';
+import type { ArtifactCache, ModelSource } from '../artifacts/index.js';
 import type { ContainerDefinition, DeployedImage, DeploymentSpec, ModelDoc, ProductionVariant } from '../control/index.js';
 import { parseImage } from '../fleet/index.js';
 import type { ImageTable, InstanceSpec } from '../fleet/index.js';
@@ -33,6 +33,14 @@ export function containersOf(model: ModelDoc): ContainerDefinition[] {
   return model.Containers ?? (model.PrimaryContainer ? [model.PrimaryContainer] : []);
 }
 
+/** ModelDataUrl is always a model.tar.gz; ModelDataSource says what it holds. */
+function modelSource(c: ContainerDefinition): ModelSource | undefined {
+  if (c.ModelDataUrl) return { url: c.ModelDataUrl, compression: 'Gzip', dataType: 'S3Object' };
+  const s3 = c.ModelDataSource?.S3DataSource;
+  if (s3) return { url: s3.S3Uri, compression: s3.CompressionType, dataType: s3.S3DataType };
+  return undefined;
+}
+
 export async function planVariant(spec: DeploymentSpec, variantName: string, ctx: PlanContext, endpointName: string): Promise<VariantPlan> {
   const variant = spec.endpointConfig.ProductionVariants.find((v) => v.VariantName === variantName);
   if (!variant) throw new PlanError(`variant ${variantName} is not in endpoint configuration ${spec.endpointConfigName}`);
@@ -57,11 +65,11 @@ export async function planVariant(spec: DeploymentSpec, variantName: string, ctx
     );
   }
   let modelDir: string | undefined;
-  const url = container.ModelDataUrl ?? container.ModelDataSource?.S3DataSource?.S3Uri;
-  if (url) {
+  const source = modelSource(container);
+  if (source) {
     const timeoutMs = (variant.ModelDataDownloadTimeoutInSeconds ?? 0) * 1000 || DEFAULT_DOWNLOAD_TIMEOUT_MS;
     try {
-      modelDir = await ctx.artifacts.materialize(url, { timeoutMs });
+      modelDir = await ctx.artifacts.materialize(source, { timeoutMs, container: 'primary' });
     } catch (err) {
       throw new PlanError((err as Error).message);
     }
