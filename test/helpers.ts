@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { S3Client } from '@aws-sdk/client-s3';
 import { startBerth } from '../src/app/index.js';
 import type { Berth } from '../src/app/index.js';
 import { loadConfig } from '../src/config/index.js';
@@ -137,4 +138,33 @@ export function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A real S3 API on loopback (moto_server, installed with the machine's Python). A missing moto_server
+ * fails the test with the reason rather than skipping it.
+ */
+export async function startMoto(t: TestContext): Promise<{ endpoint: string; s3: S3Client }> {
+  const { spawn } = await import('node:child_process');
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const spawned = await new Promise<Error | undefined>((res) => {
+    child.once('spawn', () => res(undefined));
+    child.once('error', (err) => res(err));
+  });
+  if (spawned) throw new Error(`moto_server could not start (${spawned.message}); install it with: pip install 'moto[server]'`);
+  t.after(() => { child.kill('SIGKILL'); });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitFor(async () => ((await fetch(`${endpoint}/`).catch(() => undefined))?.ok ? true : undefined), 20_000, `moto_server on ${endpoint} (${stderr.slice(-300)})`);
+  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS });
+  t.after(() => s3.destroy());
+  return { endpoint, s3 };
 }

@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Agent } from 'undici';
 
@@ -146,7 +147,7 @@ export class HttpsSource implements Source {
   async open(url: string, signal: AbortSignal): Promise<Readable> {
     const res = await this.request(url, 'GET', signal);
     if (!res.body) throw new SourceError('the server sent no body');
-    return ReadableStream.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    return ReadableStream.fromWeb(res.body as WebReadableStream<Uint8Array>);
   }
 }
 

@@ -128,6 +128,11 @@ export async function unpackTarGz(source: Readable, root: string, limits: Unpack
         const target = join(rootAbs, rel);
         switch (entry.type) {
           case 'Directory':
+            if (rel === '') {
+              // "./": the model folder itself.
+              entry.resume();
+              return;
+            }
             then(entry, async () => {
               await parentReady(target, entry.path);
               await mkdir(target, { recursive: true });
@@ -187,7 +192,7 @@ export async function unpackTarGz(source: Readable, root: string, limits: Unpack
     guard.on('error', (err) => fail(err));
     gunzip.on('error', (err) => fail(new UnsafeArchive(`its gzip stream is corrupt (${err.message})`)));
     stream.on('error', (err) => fail(err));
-    stream.pipe(guard).pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
+    stream.pipe(guard).pipe(gunzip).pipe(parser);
   });
 }
 
