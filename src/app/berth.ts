@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ArtifactCache } from '../artifacts/index.js';
 import type { Config } from '../config/index.js';
 import { ControlPlane, EndpointStates } from '../control/index.js';
@@ -13,6 +14,16 @@ import { SqliteStore } from '../store/index.js';
 import { silentLogger } from '../telemetry/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { createWireServer } from '../wire/index.js';
+
+/**
+ * Images berth brings itself: its own model server (src/container) with one runtime each. A user's
+ * image table entry of the same name wins.
+ */
+const MODEL_SERVER = fileURLToPath(new URL('../container/main.js', import.meta.url));
+export const BUILTIN_IMAGES = {
+  'berth/onnx': { command: [process.execPath, MODEL_SERVER, '--runtime', 'onnx'] },
+  'berth/node': { command: [process.execPath, MODEL_SERVER, '--runtime', 'node'] },
+} as const;
 
 export interface BerthOptions {
   readonly logger?: Logger;
@@ -86,7 +97,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
       maxUnpackedBytes: config.artifactMaxUnpackedBytes,
       maxEntries: config.artifactMaxFiles,
     }),
-    images: new ImageTable(config.images),
+    images: new ImageTable({ ...BUILTIN_IMAGES, ...config.images }),
     routes: router,
     logger: logger.child({ context: 'deploy' }),
     startupHealthCheckTimeoutMs: config.startupHealthCheckTimeoutMs,

@@ -1,0 +1,29 @@
+// What a runtime inside berth's model server does: load a model folder once, then answer invocations.
+
+/** An answer other than 200, with the status the container contract reports to the caller. */
+export class InvocationError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export interface InvocationInput {
+  readonly body: Buffer;
+  /** As sent, possibly with parameters (`text/csv; charset=utf-8`). */
+  readonly contentType: string | undefined;
+  /** As sent; undefined or `*\/*` means the runtime's default. */
+  readonly accept: string | undefined;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+export interface InvocationOutput {
+  readonly body: Buffer | string;
+  readonly contentType: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface Runtime {
+  /** Loads the model; a rejection is a reason the container cannot serve (it exits with it). */
+  load(modelDir: string): Promise<void>;
+  invoke(input: InvocationInput): Promise<InvocationOutput>;
+}
