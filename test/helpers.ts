@@ -1,8 +1,9 @@
 // Shared test support: an in-process berth on port 0 with a temporary data dir, real SDK clients
 // pointed at it, and the echo container registered as the image `echo`.
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
@@ -167,4 +168,14 @@ export async function startMoto(t: TestContext): Promise<{ endpoint: string; s3:
   const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS });
   t.after(() => s3.destroy());
   return { endpoint, s3 };
+}
+
+/** A model.tar.gz of files and folders copied from the fixtures, as `tar -czf model.tar.gz -C dir .` makes it. */
+export function artifact(dir: string, name: string, files: Record<string, string>): string {
+  const src = join(dir, `${name}-src`);
+  mkdirSync(src, { recursive: true });
+  for (const [to, from] of Object.entries(files)) cpSync(from, join(src, to), { recursive: true });
+  const out = join(dir, `${name}.tar.gz`);
+  execFileSync('tar', ['-czf', out, '-C', src, '.']);
+  return pathToFileURL(out).href;
 }

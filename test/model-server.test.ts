@@ -2,13 +2,11 @@
 // predictions checked against outputs onnxruntime and numpy computed when the fixtures were made.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, ModelError } from '@aws-sdk/client-sagemaker-runtime';
-import { ROOT, startTestBerth } from './helpers.js';
+import { artifact, ROOT, startTestBerth } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 const MODELS = join(ROOT, 'test', 'fixtures', 'models');
@@ -20,16 +18,6 @@ interface Expected {
   handler: { probability: number[] };
 }
 const expected = JSON.parse(readFileSync(join(MODELS, 'expected.json'), 'utf8')) as Expected;
-
-/** A model.tar.gz from files and folders, as `tar -czf model.tar.gz -C dir .` would make it. */
-export function artifact(dir: string, name: string, files: Record<string, string>): string {
-  const src = join(dir, `${name}-src`);
-  mkdirSync(src, { recursive: true });
-  for (const [to, from] of Object.entries(files)) cpSync(from, join(src, to), { recursive: true });
-  const out = join(dir, `${name}.tar.gz`);
-  execFileSync('tar', ['-czf', out, '-C', src, '.']);
-  return pathToFileURL(out).href;
-}
 
 async function deploy(tb: TestBerth, name: string, image: string, url: string, env?: Record<string, string>): Promise<{ status?: string; reason?: string }> {
   await tb.sm.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: image, ModelDataUrl: url, Environment: env } }));
