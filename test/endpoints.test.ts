@@ -91,7 +91,7 @@ test('failure reasons name the cause: unknown image, a container that exits, one
   const unknown = await createFailing(tb, 'unknown-image', { Image: '999999999999.dkr.ecr.eu-west-1.amazonaws.com/no-such-image:3' });
   assert.match(unknown, /^Variant AllTraffic: Image "999999999999\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/no-such-image:3" of model unknown-image is not in berth's image table/);
   assert.match(unknown, /berth serve --image 999999999999\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/no-such-image:3=\/path\/to\/program/);
-  assert.match(unknown, /known images: echo/);
+  assert.match(unknown, /known images: berth\/onnx, berth\/node, echo\)\.$/);
 
   const exits = await createFailing(tb, 'exits', { Image: 'echo', Environment: { ECHO_FAIL_AT_START: '1' } });
   assert.match(exits, /^The primary container for production variant AllTraffic did not pass the ping health check: the container process exited with code 3\./);
@@ -213,4 +213,32 @@ test('ModelDataUrl may name a folder, and `berth logs` prints the container outp
   const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'logs', 'folder', '--endpoint-url', tb.url]);
   assert.match(stdout, /^==> AllTraffic\.primary\.i-[0-9a-f]{16}\.log <==$/m);
   assert.match(stdout, /echo-container listening on \d+, model files: weights\.txt/);
+});
+
+test('UpdateEndpoint with RetainAllVariantProperties keeps the running weights and counts unless excluded', async (t) => {
+  const tb = await startTestBerth(t);
+  await deployEcho(tb, 'keep');
+  await tb.sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'keep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredWeight: 3, DesiredInstanceCount: 2 }] }));
+  await waitFor(async () => (await status(tb, 'keep')) === 'InService' || undefined, 20_000, 'InService');
+  await tb.sm.send(new CreateModelCommand({ ModelName: 'keep-v2', PrimaryContainer: { Image: 'echo', Environment: { ECHO_LABEL: 'v2' } } }));
+  await tb.sm.send(new CreateEndpointConfigCommand({
+    EndpointConfigName: 'keep-v2', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'keep-v2', InstanceType: 'ml.m5.large', InitialInstanceCount: 1, InitialVariantWeight: 1 }],
+  }));
+  const variant = async () => (await tb.sm.send(new DescribeEndpointCommand({ EndpointName: 'keep' }))).ProductionVariants?.[0];
+  await tb.sm.send(new UpdateEndpointCommand({ EndpointName: 'keep', EndpointConfigName: 'keep-v2', RetainAllVariantProperties: true }));
+  await waitFor(async () => (await status(tb, 'keep')) === 'InService' || undefined, 20_000, 'InService');
+  let v = await variant();
+  assert.deepEqual([v?.CurrentWeight, v?.CurrentInstanceCount], [3, 2]);
+  assert.equal((await invokeJson(tb, 'keep'))['label'], 'v2');
+  await tb.sm.send(new UpdateEndpointCommand({
+    EndpointName: 'keep', EndpointConfigName: 'keep-v2', RetainAllVariantProperties: true,
+    ExcludeRetainedVariantProperties: [{ VariantPropertyType: 'DesiredInstanceCount' }],
+  }));
+  await waitFor(async () => (await status(tb, 'keep')) === 'InService' || undefined, 20_000, 'InService');
+  v = await variant();
+  assert.deepEqual([v?.CurrentWeight, v?.CurrentInstanceCount], [3, 1]);
+  await tb.sm.send(new UpdateEndpointCommand({ EndpointName: 'keep', EndpointConfigName: 'keep-v2' }));
+  await waitFor(async () => (await status(tb, 'keep')) === 'InService' || undefined, 20_000, 'InService');
+  v = await variant();
+  assert.deepEqual([v?.CurrentWeight, v?.CurrentInstanceCount], [1, 1]);
 });

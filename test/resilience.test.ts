@@ -134,3 +134,19 @@ test('berth killed with SIGKILL keeps every resource and brings its endpoints ba
   assert.equal(code, 0);
   for (const pid of serving) assert.ok(!isRunning(pid), `instance ${pid} stopped with berth`);
 });
+
+test('an instance that stops answering /ping is taken out of rotation and replaced', async (t) => {
+  const tb = await startTestBerth(t, { healthCheckIntervalMs: 100, unhealthyThreshold: 3 });
+  await deployEcho(tb, 'sick', { count: 2 });
+  const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: 'sick', Body: Buffer.from(JSON.stringify({ action: 'sicken' })) }));
+  const sickPid = (JSON.parse(Buffer.from(out.Body ?? []).toString()) as { pid: number }).pid;
+  await waitFor(() => (isRunning(sickPid) ? undefined : true), 10_000, 'the unhealthy instance to be stopped');
+  await waitFor(async () => {
+    const v = (await tb.sm.send(new DescribeEndpointCommand({ EndpointName: 'sick' }))).ProductionVariants?.[0];
+    return v?.CurrentInstanceCount === 2 && !v.VariantStatus ? true : undefined;
+  }, 10_000, 'a replacement');
+  const pids = new Set<number>();
+  for (let i = 0; i < 12; i++) pids.add(await pidOf(tb, 'sick'));
+  assert.equal(pids.size, 2);
+  assert.ok(!pids.has(sickPid));
+});

@@ -1,0 +1,125 @@
+// Shared pieces of berth's benchmarks: starting berth and baselines as their own processes, driving
+// them with wrk (a separate C process, so the load generator does not share an event loop with what
+// it measures), and printing tables. Absolute numbers drift on a shared machine; ratios measured in
+// the same run are what the tables are for.
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+
+const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
+export function cleanup(): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+export function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'berth-bench-'));
+  dirs.add(d);
+  return d;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+}
+
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  return child;
+}
+
+/** Starts `berth serve` as its own process; resolves with its URL from its start-up log line. */
+export async function startBerth(dataDir: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const child = track(spawn(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'serve', '--port', '0', '--data-dir', dataDir, ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }));
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const url = await new Promise<string>((res, rej) => {
+    child.once('exit', (c) => rej(new Error(`berth exited with ${c}`)));
+    lines.on('line', (line) => {
+      try {
+        const log = JSON.parse(line) as { msg?: string; url?: string };
+        if (log.msg === 'berth is listening' && log.url) res(log.url);
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  // Keep draining stdout so berth never blocks on a full pipe.
+  child.stdout?.resume();
+  return { url, child };
+}
+
+export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+export interface LoadResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+}
+
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(value.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+export function requireTool(tool: string, debianPackage: string): void {
+  try {
+    execFileSync('which', [tool], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${tool} is needed: apt-get install -y ${debianPackage}`);
+  }
+}
+
+/** Drives POST `url` with `body` from wrk: one thread, `connections` connections, for `seconds`. */
+export function wrk(url: string, body: string, connections: number, seconds: number): LoadResult {
+  const dir = tempDir();
+  const script = join(dir, 'post.lua');
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n` +
+    'done = function(summary, latency, requests)\n  io.write(string.format("ERRORS %d\\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n');
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = toMs(/\n\s+50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = toMs(/\n\s+99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const errors = Number(/ERRORS (\d+)/.exec(out)?.[1] ?? 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return { rps, p50Ms: p50, p99Ms: p99, errors };
+}
+
+/** Prints a Markdown table, which reads well in a terminal and pastes into notes. */
+export function table(headers: string[], rows: (string | number)[][]): void {
+  const fmt = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : v);
+  console.log(`| ${headers.join(' | ')} |`);
+  console.log(`|${headers.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${r.map(fmt).join(' | ')} |`);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
