@@ -69,9 +69,11 @@ export function fromLearner(root: unknown, format: XgbModel['format']): XgbModel
   const learner = (doc as Json | undefined)?.['learner'] as Json | undefined;
   if (!learner) throw new ModelFormatError('there is no "learner" object; this is not an XGBoost model');
   const param = learner['learner_model_param'] as Json;
-  const objective = String(((learner['objective'] as Json | undefined)?.['name']) ?? '');
+  const objName = (learner['objective'] as Json | undefined)?.['name'];
+  const objective = typeof objName === 'string' ? objName : '';
   const gb = learner['gradient_booster'] as Json;
-  const name = String(gb?.['name'] ?? '');
+  const gbName = gb?.['name'];
+  const name = typeof gbName === 'string' ? gbName : '';
   const attributes = (learner['attributes'] ?? {}) as Json;
   const base = {
     objective,

@@ -110,7 +110,7 @@ function handleOf(result: unknown): Uint8Array {
     throw new PickleError(`the pickle holds a ${cls ?? typeof result}, not an xgboost Booster (a pickled XGBClassifier or other wrapper is not a model file SageMaker's XGBoost container loads either)`);
   }
   const state = built?.state;
-  const handle = state instanceof Map ? state.get('handle') : undefined;
+  const handle: unknown = state instanceof Map ? (state as Map<unknown, unknown>).get('handle') : undefined;
   if (!(handle instanceof Uint8Array)) throw new PickleError('the pickled Booster has no model bytes in its "handle" state');
   return handle;
 }
