@@ -23,6 +23,11 @@ const MODEL_SERVER = fileURLToPath(new URL('../container/main.js', import.meta.u
 export const BUILTIN_IMAGES = {
   'berth/onnx': { command: [process.execPath, MODEL_SERVER, '--runtime', 'onnx'] },
   'berth/node': { command: [process.execPath, MODEL_SERVER, '--runtime', 'node'] },
+  'berth/xgboost': { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },
+  // SageMaker's XGBoost images in any region or account: the built-in algorithm's current
+  // repository and the older `xgboost` one.
+  'sagemaker-xgboost': { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },
+  xgboost: { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },
 } as const;
 
 export interface BerthOptions {

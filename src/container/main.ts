@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HandlerRuntime } from './handlers.js';
 import { OnnxRuntime } from './onnx.js';
+import { XgboostRuntime } from './xgboost/runtime.js';
 import type { Runtime } from './runtime.js';
 import { createContainerServer } from './server.js';
 
-export const RUNTIMES = ['onnx', 'node'] as const;
+export const RUNTIMES = ['onnx', 'node', 'xgboost'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /* eslint-disable no-restricted-properties -- a container's configuration is its environment */
@@ -21,6 +22,14 @@ function modelDir(): string {
 
 function makeRuntime(name: RuntimeName): Runtime {
   if (name === 'onnx') return new OnnxRuntime({ intraOpThreads: Number(env['BERTH_ONNX_INTRA_OP_THREADS'] ?? 1) || 1 });
+  if (name === 'xgboost') {
+    return new XgboostRuntime({
+      ensemble: (env['SAGEMAKER_INFERENCE_ENSEMBLE'] ?? 'true').toLowerCase() !== 'false',
+      defaultAccept: env['SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT'] ?? 'text/csv',
+      inferenceOutput: env['SAGEMAKER_INFERENCE_OUTPUT'],
+      program: env['SAGEMAKER_PROGRAM'] || undefined,
+    });
+  }
   const program = env['BERTH_HANDLER'] ?? (/\.(m|c)?[jt]s$/.test(env['SAGEMAKER_PROGRAM'] ?? '') ? env['SAGEMAKER_PROGRAM'] : undefined);
   return new HandlerRuntime({ program, workDir: join(env['SAGEMAKER_BASE_DIR'] ?? process.cwd(), '.berth-handler') });
 }

@@ -17,6 +17,8 @@ export interface InvocationInput {
 }
 
 export interface InvocationOutput {
+  /** 200 unless the runtime answers otherwise (XGBoost answers an empty body with 204). */
+  readonly status?: number;
   readonly body: Buffer | string;
   readonly contentType: string;
   readonly headers?: Readonly<Record<string, string>>;

@@ -64,7 +64,7 @@ async function invoke(o: ContainerServerOptions, req: IncomingMessage, res: Serv
     const body = await readBody(req, o.maxBodyBytes);
     const accept = req.headers['accept'];
     const out = await o.runtime.invoke({ body, contentType: req.headers['content-type'], accept, headers: req.headers });
-    send(res, 200, out.body, out.contentType, out.headers);
+    send(res, out.status ?? 200, out.body, out.contentType, out.headers);
   } catch (err) {
     const status = err instanceof InvocationError ? err.status : 500;
     if (!(err instanceof InvocationError)) console.error(`invocation failed: ${(err as Error).stack ?? String(err)}`);

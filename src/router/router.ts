@@ -125,7 +125,10 @@ export class Router {
   }
 
   private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest): Promise<InvocationResponse> {
-    const headers: Record<string, string> = { 'content-type': req.contentType ?? 'application/octet-stream' };
+    // Only what the caller sent: a missing Content-Type means something to some containers
+    // (XGBoost reads libsvm), so none is invented here.
+    const headers: Record<string, string> = {};
+    if (req.contentType !== undefined) headers['content-type'] = req.contentType;
     if (req.accept !== undefined) headers['accept'] = req.accept;
     if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
     if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
