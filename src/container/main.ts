@@ -2,6 +2,7 @@
 // inside an instance like any other container (`… serve`, SAGEMAKER_BIND_TO_PORT, the model in
 // SM_MODEL_DIR) and shares nothing with berth's server but that contract. This entry point is the
 // container's composition root, so it alone reads its environment.
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HandlerRuntime } from './handlers.js';
@@ -28,6 +29,7 @@ function makeRuntime(name: RuntimeName): Runtime {
       defaultAccept: env['SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT'] ?? 'text/csv',
       inferenceOutput: env['SAGEMAKER_INFERENCE_OUTPUT'],
       program: env['SAGEMAKER_PROGRAM'] || undefined,
+      threads: Number(env['BERTH_XGBOOST_THREADS']) || availableParallelism(),
     });
   }
   const program = env['BERTH_HANDLER'] ?? (/\.(m|c)?[jt]s$/.test(env['SAGEMAKER_PROGRAM'] ?? '') ? env['SAGEMAKER_PROGRAM'] : undefined);

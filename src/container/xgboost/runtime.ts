@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { mediaType } from '../codecs.js';
 import { InvocationError } from '../runtime.js';
 import type { InvocationInput, InvocationOutput, Runtime } from '../runtime.js';
-import { compile } from './compile.js';
-import type { CompiledModel, Matrix } from './compile.js';
-import { readModel } from './model.js';
+import type { Matrix } from './compile.js';
+import { ParallelModel } from './parallel.js';
 import { decodeRecordio, encodeRecordio } from './recordio.js';
 
 export interface XgboostOptions {
@@ -21,6 +20,8 @@ export interface XgboostOptions {
   readonly inferenceOutput?: string | undefined;
   /** SAGEMAKER_PROGRAM: set, it selects framework mode, which is the Python container's. */
   readonly program?: string | undefined;
+  /** Threads for large batches (this one included). */
+  readonly threads: number;
 }
 
 const CSV = 'text/csv';
@@ -45,7 +46,7 @@ const VALID_KEYS: Readonly<Record<string, readonly string[]>> = {
 type Prediction = number | number[];
 
 export class XgboostRuntime implements Runtime {
-  private models: CompiledModel[] = [];
+  private models: ParallelModel[] = [];
 
   constructor(private readonly o: XgboostOptions) {}
 
@@ -59,25 +60,25 @@ export class XgboostRuntime implements Runtime {
     if (files.length === 0) throw new Error(`no model file in ${modelDir}; the artifact must hold the model (for example xgboost-model) at its top level`);
     for (const f of this.o.ensemble ? files : files.slice(0, 1)) {
       try {
-        this.models.push(compile(readModel(await readFile(join(modelDir, f)))));
+        this.models.push(new ParallelModel(await readFile(join(modelDir, f)), this.o.threads));
       } catch (err) {
         throw new Error(`Model ${f} cannot be loaded: ${(err as Error).message}`, { cause: err });
       }
     }
   }
 
-  invoke(input: InvocationInput): Promise<InvocationOutput> {
+  async invoke(input: InvocationInput): Promise<InvocationOutput> {
     if (input.body.length === 0 || input.body.toString('latin1').trim() === '') {
-      return Promise.resolve({ status: 204, body: '', contentType: 'text/plain' });
+      return { status: 204, body: '', contentType: 'text/plain' };
     }
     const x = this.parse(input);
-    const first = this.models[0] as CompiledModel;
+    const first = (this.models[0] as ParallelModel).compiled;
     if (x.cols > first.model.numFeature) {
       throw new InvocationError(400, `Unable to evaluate payload provided: Feature size of ${mediaType(input.contentType) || CSV} inference data ${x.cols} is not consistent with feature size of trained model ${first.model.numFeature}.`);
     }
-    const predictions = this.predict(x);
+    const predictions = await this.predict(x);
     const accept = this.accept(input.accept);
-    return Promise.resolve(this.encode(predictions, accept));
+    return this.encode(predictions, accept);
   }
 
   private parse(input: InvocationInput): Matrix {
@@ -102,10 +103,11 @@ export class XgboostRuntime implements Runtime {
     }
   }
 
-  private predict(x: Matrix): Prediction[] {
-    const outs = this.models.map((m) => m.predict(x));
-    const width = (this.models[0] as CompiledModel).width;
-    const objective = (this.models[0] as CompiledModel).model.objective;
+  private async predict(x: Matrix): Promise<Prediction[]> {
+    const outs = await Promise.all(this.models.map((m) => m.predict(x)));
+    const first = (this.models[0] as ParallelModel).compiled;
+    const width = first.width;
+    const objective = first.model.objective;
     const vote = objective === 'multi:softmax' || objective === 'binary:hinge';
     const rows: Prediction[] = [];
     for (let r = 0; r < x.rows; r++) {
@@ -144,7 +146,7 @@ export class XgboostRuntime implements Runtime {
 
   /** SAGEMAKER_INFERENCE_OUTPUT: the requested keys per prediction, NaN for keys the objective lacks. */
   private selectable(predictions: Prediction[], accept: string): InvocationOutput {
-    const model = (this.models[0] as CompiledModel).model;
+    const model = (this.models[0] as ParallelModel).compiled.model;
     const keys = (this.o.inferenceOutput as string).replace(/\s/g, '').toLowerCase().split(',').filter(Boolean);
     const valid = VALID_KEYS[model.objective];
     if (!valid) throw new InvocationError(500, `Objective \`${model.objective}\` unsupported for selectable inference predictions.`);
