@@ -23,7 +23,7 @@ const C = {
   'CreateModel.ModelName': ['honoured'],
   'CreateModel.PrimaryContainer': ['honoured', 'one process per instance'],
   'CreateModel.PrimaryContainer.ContainerHostname': ['stored', 'ignored for a single container, as on SageMaker'],
-  'CreateModel.PrimaryContainer.Image': ['honoured', "resolved through berth's image table (docs/configuration.md); built in: berth/onnx, berth/node (docs/model-server.md)"],
+  'CreateModel.PrimaryContainer.Image': ['honoured', "resolved through berth's image table (docs/configuration.md); built in: berth/onnx, berth/node, berth/xgboost and SageMaker's XGBoost image URIs (docs/model-server.md)"],
   'CreateModel.PrimaryContainer.ImageConfig': ['stored', 'there is no registry to pull from'],
   'CreateModel.PrimaryContainer.Mode': ['stored', 'MultiModel routing (TargetModel) is not served yet'],
   'CreateModel.PrimaryContainer.ModelDataUrl': ['honoured', 's3:// (any S3-compatible store), https:// and file:// (a berth extension: a .tar.gz or a folder); fetched once per ETag, unpacked safely'],
