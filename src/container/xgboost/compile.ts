@@ -4,6 +4,7 @@
 // base score's margin, each tree's leaf is added in tree order with float32 rounding (dart scales it
 // by the tree's weight first), and the objective's transform runs in float32 too.
 import type { Tree, XgbModel } from './types.js';
+import { canUseWasm, compileWasm } from './wasm.js';
 
 /** Rows are a row-major Float32Array with NaN for a missing value. */
 export interface Matrix {
@@ -189,10 +190,16 @@ function linearPredict(model: XgbModel, x: Matrix, groups: number, base: number)
   return out;
 }
 
-export function compile(model: XgbModel): CompiledModel {
+export interface CompileOptions {
+  /** `wasm` (the default where the model allows it) or `js`; categorical splits always use `js`. */
+  readonly engine?: 'wasm' | 'js';
+}
+
+export function compile(model: XgbModel, options: CompileOptions = {}): CompiledModel {
   const groups = Math.max(1, model.numClass);
   const base = baseMargin(model);
-  const chunks = model.booster === 'gblinear' ? [] : compileTrees(model, groups);
+  const wasm = (options.engine ?? 'wasm') === 'wasm' && canUseWasm(model);
+  const chunks = model.booster === 'gblinear' ? [] : wasm ? [compileWasm(model, treesUsed(model, groups), groups)] : compileTrees(model, groups);
   const width = model.objective === 'multi:softmax' ? 1 : groups;
   return {
     model,

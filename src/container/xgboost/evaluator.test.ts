@@ -24,14 +24,16 @@ for (const [name, m] of Object.entries(expected.models)) {
     for (const file of m.files) {
       const model = readModel(readFileSync(join(DIR, 'models', file)));
       assert.equal(model.objective, m.objective, file);
-      const c = compile(model);
+      for (const engine of ['wasm', 'js'] as const) {
+      const c = compile(model, { engine });
       const out = c.predict(x);
       const want = m.predictions.flat();
       assert.equal(out.length, want.length, `${file}: ${out.length} outputs, expected ${want.length}`);
       for (let i = 0; i < want.length; i++) {
         const w = want[i] as number;
         const got = out[i] as number;
-        assert.ok(Math.abs(got - w) <= 1e-6 * Math.max(1, Math.abs(w)), `${file} output ${i}: berth ${got}, xgboost ${w}`);
+        assert.ok(Math.abs(got - w) <= 1e-6 * Math.max(1, Math.abs(w)), `${file} (${engine}) output ${i}: berth ${got}, xgboost ${w}`);
+      }
       }
     }
   });
