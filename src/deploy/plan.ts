@@ -1,20 +1,30 @@
-// Turns a variant of a deployment spec into what the fleet must start: the command its image
-// resolves to, the model data, and the container's environment. Every failure here is a reason a
-// person can act on, because it ends up in DescribeEndpoint's FailureReason.
+// Turns a variant of a deployment spec into what the fleet must start: for each container the command
+// its image resolves to, the model data and the environment, plus how invocations reach the
+// containers. Every failure here is a reason a person can act on, because it ends up in
+// DescribeEndpoint's FailureReason.
 import { createHash } from 'node:crypto';
 import type { ArtifactCache, ModelSource } from '../artifacts/index.js';
 import type { ContainerDefinition, DeployedImage, DeploymentSpec, ModelDoc, ProductionVariant } from '../control/index.js';
 import { parseImage } from '../fleet/index.js';
-import type { ImageTable, InstanceSpec } from '../fleet/index.js';
+import type { ContainerSpec, ImageTable, InstanceSpec } from '../fleet/index.js';
 
 export class PlanError extends Error {
   override readonly name = 'PlanError';
 }
 
+/**
+ * How an invocation reaches an instance's containers:
+ * - `single`: the one container.
+ * - `serial`: an inference pipeline — each container's answer is the next one's request.
+ * - `direct`: the container named by TargetContainerHostname.
+ */
+export type InvocationMode = 'single' | 'serial' | 'direct';
+
 export interface VariantPlan {
   readonly variant: ProductionVariant;
   readonly model: ModelDoc;
   readonly instance: Omit<InstanceSpec, 'endpointName'>;
+  readonly mode: InvocationMode;
   readonly deployedImages: DeployedImage[];
   readonly startupTimeoutMs: number;
 }
@@ -41,17 +51,16 @@ function modelSource(c: ContainerDefinition): ModelSource | undefined {
   return undefined;
 }
 
-export async function planVariant(spec: DeploymentSpec, variantName: string, ctx: PlanContext, endpointName: string): Promise<VariantPlan> {
-  const variant = spec.endpointConfig.ProductionVariants.find((v) => v.VariantName === variantName);
-  if (!variant) throw new PlanError(`variant ${variantName} is not in endpoint configuration ${spec.endpointConfigName}`);
-  const modelName = variant.ModelName as string;
-  const model = spec.models[modelName];
-  if (!model) throw new PlanError(`model ${modelName} of variant ${variantName} was not recorded with the endpoint`);
-  const containers = containersOf(model);
-  if (containers.length !== 1) {
-    throw new PlanError(`Model ${modelName} has ${containers.length} containers; this berth runs models with a single container (PrimaryContainer).`);
-  }
-  const container = containers[0] as ContainerDefinition;
+/** The hostnames containers run under: ContainerHostname, else `primary` or SageMaker's `container_N`. */
+function hostnames(model: ModelDoc): string[] {
+  const cs = containersOf(model);
+  if (!model.Containers) return ['primary'];
+  return cs.map((c, i) => c.ContainerHostname ?? `container_${i + 1}`);
+}
+
+async function planContainer(
+  container: ContainerDefinition, name: string, modelName: string, variant: ProductionVariant, ctx: PlanContext, endpointName: string,
+): Promise<{ spec: ContainerSpec; image: DeployedImage }> {
   if (!container.Image) {
     throw new PlanError(`Model ${modelName} names ModelPackageName "${container.ModelPackageName}" without an Image; berth runs containers from images in its image table, not from model packages.`);
   }
@@ -69,7 +78,7 @@ export async function planVariant(spec: DeploymentSpec, variantName: string, ctx
   if (source) {
     const timeoutMs = (variant.ModelDataDownloadTimeoutInSeconds ?? 0) * 1000 || DEFAULT_DOWNLOAD_TIMEOUT_MS;
     try {
-      modelDir = await ctx.artifacts.materialize(source, { timeoutMs, container: 'primary' });
+      modelDir = await ctx.artifacts.materialize(source, { timeoutMs, container: name });
     } catch (err) {
       throw new PlanError((err as Error).message);
     }
@@ -80,21 +89,39 @@ export async function planVariant(spec: DeploymentSpec, variantName: string, ctx
     AWS_DEFAULT_REGION: ctx.region,
     ...container.Environment,
     BERTH_ENDPOINT_NAME: endpointName,
-    BERTH_VARIANT_NAME: variantName,
+    BERTH_VARIANT_NAME: variant.VariantName,
+    BERTH_CONTAINER_HOSTNAME: name,
   };
   const digest = createHash('sha256').update(JSON.stringify(resolved.command)).digest('hex');
   const ref = parseImage(container.Image);
   const repository = ref.registry ? `${ref.registry}/${ref.repository}` : ref.repository;
   return {
-    variant,
-    model,
-    instance: { variantName, containerName: 'primary', command: resolved.command, env, modelDir },
-    deployedImages: [{
+    spec: { name, command: resolved.command, env, modelDir },
+    image: {
       SpecifiedImage: container.Image,
       // SageMaker resolves tags to digests; berth's equivalent pins the command the image ran as.
       ResolvedImage: `${repository}@sha256:${digest}`.slice(-255),
       ResolutionTime: Date.now() / 1000,
-    }],
+    },
+  };
+}
+
+export async function planVariant(spec: DeploymentSpec, variantName: string, ctx: PlanContext, endpointName: string): Promise<VariantPlan> {
+  const variant = spec.endpointConfig.ProductionVariants.find((v) => v.VariantName === variantName);
+  if (!variant) throw new PlanError(`variant ${variantName} is not in endpoint configuration ${spec.endpointConfigName}`);
+  const modelName = variant.ModelName as string;
+  const model = spec.models[modelName];
+  if (!model) throw new PlanError(`model ${modelName} of variant ${variantName} was not recorded with the endpoint`);
+  const containers = containersOf(model);
+  const names = hostnames(model);
+  const planned = await Promise.all(containers.map((c, i) => planContainer(c, names[i] as string, modelName, variant, ctx, endpointName)));
+  const mode: InvocationMode = containers.length === 1 ? 'single' : model.InferenceExecutionConfig?.Mode === 'Direct' ? 'direct' : 'serial';
+  return {
+    variant,
+    model,
+    instance: { variantName, containers: planned.map((p) => p.spec) },
+    mode,
+    deployedImages: planned.map((p) => p.image),
     startupTimeoutMs: (variant.ContainerStartupHealthCheckTimeoutInSeconds ?? 0) * 1000 || ctx.defaultStartupTimeoutMs,
   };
 }

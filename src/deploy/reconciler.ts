@@ -9,12 +9,17 @@ import type {
 import type { FleetProvider, ImageTable, Instance } from '../fleet/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { planVariant } from './plan.js';
-import type { VariantPlan } from './plan.js';
+import type { InvocationMode, VariantPlan } from './plan.js';
 
 /** What the data plane needs to route an endpoint (the router implements the publisher). */
 export interface FleetRoute {
   readonly status: string;
-  readonly variants: readonly { readonly name: string; readonly weight: number; readonly instances: readonly Instance[] }[];
+  readonly variants: readonly {
+    readonly name: string;
+    readonly weight: number;
+    readonly mode: InvocationMode;
+    readonly instances: readonly Instance[];
+  }[];
 }
 
 export interface RoutePublisher {
@@ -318,11 +323,14 @@ export class Reconciler {
       await new Promise((r) => setTimeout(r, 50));
       const tail = instance.logTail(20);
       await instance.stop(0);
-      const cmd = [...vf.plan.instance.command, 'serve'].join(' ');
+      const containers = vf.plan.instance.containers;
       const logs = tail.length ? ` Last log lines: ${tail.join(' | ')}` : ' The container wrote no log lines.';
-      throw new StartError(
-        `The ${vf.plan.instance.containerName} container for production variant ${vf.name} did not pass the ping health check: ${(err as Error).message}. Command: ${cmd}.${logs}`,
-      );
+      if (containers.length === 1) {
+        const cmd = [...(containers[0]?.command ?? []), 'serve'].join(' ');
+        throw new StartError(`The primary container for production variant ${vf.name} did not pass the ping health check: ${(err as Error).message}. Command: ${cmd}.${logs}`);
+      }
+      const cmds = containers.map((c) => `${c.name}: ${[...c.command, 'serve'].join(' ')}`).join('; ');
+      throw new StartError(`The containers for production variant ${vf.name} did not pass the ping health check: ${(err as Error).message}. Commands: ${cmds}.${logs}`);
     }
   }
 
@@ -412,7 +420,7 @@ export class Reconciler {
     if (!rt) return;
     this.o.routes.publish(rt.name, {
       status: rt.status,
-      variants: (rt.fleet?.variants ?? []).map((vf) => ({ name: vf.name, weight: vf.weight, instances: [...vf.instances] })),
+      variants: (rt.fleet?.variants ?? []).map((vf) => ({ name: vf.name, weight: vf.weight, mode: vf.plan.mode, instances: [...vf.instances] })),
     });
   }
 

@@ -3,4 +3,4 @@ export { ProcessFleet } from './process.js';
 export type { ProcessFleetOptions } from './process.js';
 export { ImageTable, parseImage } from './images.js';
 export type { ImageCommand, ResolvedImage, ImageReference } from './images.js';
-export type { FleetProvider, Instance, InstanceSpec, InstanceState, InstanceExit } from './instance.js';
+export type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceSpec, InstanceState, InstanceExit } from './instance.js';

@@ -1,26 +1,34 @@
-// An instance: one running copy of a variant's container, with a documented lifecycle.
+// An instance: one running copy of a variant's container(s), with a documented lifecycle. A model with
+// several containers (an inference pipeline or a direct-invocation model) runs them all in one
+// instance, each as its own process on its own port, and the instance lives and dies as one.
 import type { Dispatcher } from 'undici';
 
 /**
- * - `starting`: the process runs; /ping has not yet answered 200.
- * - `ready`: /ping answered 200; the router may send it traffic.
+ * - `starting`: the processes run; not every container has answered /ping with 200 yet.
+ * - `ready`: every container answered /ping with 200; the router may send it traffic.
  * - `draining`: taken out of rotation; in-flight requests finish, no new ones arrive.
  * - `stopped`: stopped on purpose (scale-in, update, delete, shutdown). Final.
- * - `failed`: exited on its own or stopped answering /ping. Final: a sick instance is replaced, never reused.
+ * - `failed`: a container exited on its own or stopped answering /ping. Final: a sick instance is
+ *   replaced whole, never reused (one bad container affects the others, so none is kept).
  */
 export type InstanceState = 'starting' | 'ready' | 'draining' | 'stopped' | 'failed';
 
-export interface InstanceSpec {
-  readonly endpointName: string;
-  readonly variantName: string;
-  /** Name of the container within the model (`primary` for a single container). */
-  readonly containerName: string;
+export interface ContainerSpec {
+  /** The container's hostname: `primary` for a single container, else ContainerHostname. */
+  readonly name: string;
   /** argv of the container program; `serve` is appended, as `docker run IMAGE serve` does. */
   readonly command: readonly string[];
   /** The container's environment (model Environment and SageMaker's variables). */
   readonly env: Readonly<Record<string, string>>;
   /** Unpacked model artifact, shown to the container as its model dir; absent for none. */
   readonly modelDir?: string | undefined;
+}
+
+export interface InstanceSpec {
+  readonly endpointName: string;
+  readonly variantName: string;
+  /** One or more containers, in pipeline order. */
+  readonly containers: readonly ContainerSpec[];
 }
 
 export interface InstanceExit {
@@ -33,25 +41,30 @@ export interface InstanceEvents {
   failed: (reason: string) => void;
 }
 
-export interface Instance {
-  readonly id: string;
-  readonly spec: InstanceSpec;
-  readonly state: InstanceState;
-  /** Base URL of the container, e.g. http://127.0.0.1:41234. */
+/** One container of a running instance, as the router reaches it. */
+export interface ContainerHandle {
+  readonly name: string;
   readonly url: string;
   readonly pid: number | undefined;
   /** A keep-alive connection pool to the container. */
   readonly dispatcher: Dispatcher;
+}
+
+export interface Instance {
+  readonly id: string;
+  readonly spec: InstanceSpec;
+  readonly state: InstanceState;
+  /** The containers in pipeline order (one for a single-container model). */
+  readonly containers: readonly ContainerHandle[];
   /** Requests the router has sent and not yet seen answered. */
   outstanding: number;
-  readonly exit: InstanceExit | undefined;
-  /** Resolves when /ping answers 200; rejects with a reason a person can act on. */
+  /** Resolves when every container's /ping answers 200; rejects with a reason a person can act on. */
   waitUntilHealthy(timeoutMs: number, signal?: AbortSignal): Promise<void>;
-  /** The last lines the container wrote to stdout and stderr. */
+  /** The last lines the containers wrote to stdout and stderr (prefixed by container for several). */
   logTail(lines: number): string[];
   /** Out of rotation, then waits (up to `timeoutMs`) for in-flight requests to finish. */
   drain(timeoutMs: number): Promise<void>;
-  /** SIGTERM to the process group, SIGKILL after `graceMs`; resolves when it has exited. */
+  /** SIGTERM to every container's process group, SIGKILL after `graceMs`; resolves when all have exited. */
   stop(graceMs: number): Promise<void>;
   on<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void;
   off<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void;
@@ -62,7 +75,7 @@ export interface FleetProvider {
   start(spec: InstanceSpec): Promise<Instance>;
   /** Stops every instance this provider started. */
   stopAll(graceMs: number): Promise<void>;
-  /** Log lines of an endpoint's instances, oldest instance first, at most `lines` per instance. */
+  /** Log lines of an endpoint's instances, oldest instance first, at most `lines` per container. */
   readLogs(endpointName: string, lines: number): Promise<string>;
   close(): Promise<void>;
 }

@@ -30,3 +30,32 @@ export async function freePort(): Promise<number> {
   }
   throw new Error('could not find a free loopback port');
 }
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A contiguous block of free ports: the first for the container to bind (SAGEMAKER_BIND_TO_PORT),
+ * the rest its SAGEMAKER_SAFE_PORT_RANGE for any further ports it opens. Blocks are drawn from
+ * 20000–32767, below Linux's ephemeral range, so client sockets do not take them.
+ */
+export async function freePortBlock(size: number): Promise<number> {
+  const now = Date.now();
+  for (const [p, t] of recent) if (now - t > MEMORY_MS) recent.delete(p);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * ((32767 - 20000 - size) / size)) * size;
+    let ok = true;
+    for (let p = base; p < base + size && ok; p++) ok = !recent.has(p) && (await isFree(p));
+    if (ok) {
+      for (let p = base; p < base + size; p++) recent.set(p, now);
+      return base;
+    }
+  }
+  throw new Error(`could not find ${size} free loopback ports in a row`);
+}

@@ -1,6 +1,7 @@
-// The process fleet: each instance is a child process in its own process group, speaking SageMaker's
-// container contract on a loopback port. Its folder under <dataDir>/instances records the pid, so a
-// berth that was killed with SIGKILL finds and stops the instances it left behind when it restarts.
+// The process fleet: each container of an instance is a child process in its own process group,
+// speaking SageMaker's container contract on a loopback port. The instance folder under
+// <dataDir>/instances records the pids, so a berth that was killed with SIGKILL finds and stops the
+// instances it left behind when it restarts.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -11,8 +12,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
-import type { FleetProvider, Instance, InstanceEvents, InstanceExit, InstanceSpec, InstanceState } from './instance.js';
-import { freePort } from './ports.js';
+import type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceEvents, InstanceExit, InstanceSpec, InstanceState } from './instance.js';
+import { freePortBlock } from './ports.js';
 
 export interface ProcessFleetOptions {
   readonly dataDir: string;
@@ -27,6 +28,8 @@ export interface ProcessFleetOptions {
 }
 
 const RING_LINES = 200;
+/** Ports per container: the one it binds, then its SAGEMAKER_SAFE_PORT_RANGE. */
+const PORTS_PER_CONTAINER = 10;
 
 class LineRing {
   private readonly lines: string[] = [];
@@ -47,31 +50,21 @@ class LineRing {
   }
 }
 
-class ProcessInstance implements Instance {
-  readonly id: string;
-  readonly spec: InstanceSpec;
+/** One container process of an instance. */
+class ContainerProcess implements ContainerHandle {
   readonly url: string;
   readonly dispatcher: Pool;
-  outstanding = 0;
-  private current: InstanceState = 'starting';
-  private exitInfo: InstanceExit | undefined;
-  private readonly events = new EventEmitter();
-  private readonly ring = new LineRing();
-  private readonly exited: Promise<void>;
-  private failedPings = 0;
+  readonly ring = new LineRing();
+  exitInfo: InstanceExit | undefined;
+  readonly exited: Promise<void>;
 
   constructor(
-    id: string,
-    spec: InstanceSpec,
+    readonly name: string,
     readonly port: number,
     private readonly child: ChildProcess,
     private readonly log: WriteStream,
-    private readonly options: ProcessFleetOptions,
-    private readonly dir: string,
-    private readonly onStopped: () => void,
+    onExit: (c: ContainerProcess) => void,
   ) {
-    this.id = id;
-    this.spec = spec;
     this.url = `http://127.0.0.1:${port}`;
     this.dispatcher = new Pool(this.url, { connections: 128, keepAliveTimeout: 60_000, connectTimeout: 2_000 });
     const onData = (chunk: Buffer) => {
@@ -83,52 +76,26 @@ class ProcessInstance implements Instance {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
-        const wasActive = this.current !== 'stopped';
-        if (wasActive) this.fail(describeExit(this.exitInfo));
+        onExit(this);
         resolve();
       });
       child.once('error', (err) => {
         this.exitInfo = { code: null, signal: null };
         this.ring.push(`berth: could not start the container: ${err.message}\n`);
-        this.fail(`could not start the container: ${err.message}`);
+        onExit(this);
         resolve();
       });
     });
-  }
-
-  get state(): InstanceState {
-    return this.current;
   }
 
   get pid(): number | undefined {
     return this.child.pid;
   }
 
-  get exit(): InstanceExit | undefined {
-    return this.exitInfo;
-  }
-
-  on<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void {
-    this.events.on(event, listener);
-  }
-
-  off<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void {
-    this.events.off(event, listener);
-  }
-
-  logTail(lines: number): string[] {
-    return this.ring.tail(lines);
-  }
-
-  /** One /ping: true on HTTP 200 within the ping timeout. */
-  async ping(): Promise<boolean> {
+  async ping(timeoutMs: number): Promise<boolean> {
     try {
       const res = await this.dispatcher.request({
-        path: '/ping',
-        method: 'GET',
-        headersTimeout: this.options.pingTimeoutMs,
-        bodyTimeout: this.options.pingTimeoutMs,
-        signal: AbortSignal.timeout(this.options.pingTimeoutMs),
+        path: '/ping', method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
       });
       await res.body.dump();
       return res.statusCode === 200;
@@ -137,48 +104,7 @@ class ProcessInstance implements Instance {
     }
   }
 
-  async waitUntilHealthy(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let delay = 20;
-    for (;;) {
-      if (this.current === 'failed' || this.current === 'stopped') {
-        throw new Error(this.exitInfo ? describeExit(this.exitInfo) : `the instance is ${this.current}`);
-      }
-      if (signal?.aborted) throw new Error('startup was cancelled');
-      if (await this.ping()) {
-        if (this.current === 'starting') this.current = 'ready';
-        return;
-      }
-      if (Date.now() >= deadline) {
-        throw new Error(`the container did not answer GET /ping with 200 within ${Math.round(timeoutMs / 1000)} seconds`);
-      }
-      // Fast at first so a quick container is in service in milliseconds, then gentler.
-      await sleep(delay);
-      delay = Math.min(delay * 2, 500);
-    }
-  }
-
-  /** Called by the fleet's health loop. */
-  async check(): Promise<void> {
-    if (this.current !== 'ready') return;
-    if (await this.ping()) {
-      this.failedPings = 0;
-      return;
-    }
-    this.failedPings += 1;
-    if (this.failedPings >= this.options.unhealthyThreshold && this.current === 'ready') {
-      this.fail(`stopped answering GET /ping (${this.failedPings} checks in a row failed)`);
-    }
-  }
-
-  async drain(timeoutMs: number): Promise<void> {
-    if (this.current === 'ready' || this.current === 'starting') this.current = 'draining';
-    const deadline = Date.now() + timeoutMs;
-    while (this.outstanding > 0 && Date.now() < deadline) await sleep(10);
-  }
-
   async stop(graceMs: number): Promise<void> {
-    if (this.current !== 'failed') this.current = 'stopped';
     if (!this.exitInfo) {
       signalGroup(this.child.pid, 'SIGTERM');
       const killer = setTimeout(() => signalGroup(this.child.pid, 'SIGKILL'), graceMs);
@@ -190,11 +116,108 @@ class ProcessInstance implements Instance {
     }
     await this.dispatcher.destroy().catch(() => undefined);
     await new Promise<void>((resolve) => this.log.end(resolve));
+  }
+}
+
+class ProcessInstance implements Instance {
+  outstanding = 0;
+  containers: ContainerProcess[] = [];
+  private current: InstanceState = 'starting';
+  private readonly events = new EventEmitter();
+  private failedPings = 0;
+
+  constructor(
+    readonly id: string,
+    readonly spec: InstanceSpec,
+    private readonly options: ProcessFleetOptions,
+    private readonly dir: string,
+    private readonly onStopped: () => void,
+  ) {}
+
+  get state(): InstanceState {
+    return this.current;
+  }
+
+  on<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void {
+    this.events.on(event, listener);
+  }
+
+  off<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void {
+    this.events.off(event, listener);
+  }
+
+  /** Called when a container process exits: unless the instance is stopping, it has failed. */
+  containerExited(c: ContainerProcess): void {
+    if (this.current === 'stopped') return;
+    this.fail(this.describe(c, describeExit(c.exitInfo as InstanceExit)));
+  }
+
+  private describe(c: ContainerProcess, what: string): string {
+    return this.containers.length > 1 ? `container ${c.name}: ${what}` : what;
+  }
+
+  logTail(lines: number): string[] {
+    if (this.containers.length === 1) return (this.containers[0] as ContainerProcess).ring.tail(lines);
+    return this.containers.flatMap((c) => c.ring.tail(lines).map((l) => `[${c.name}] ${l}`)).slice(-lines);
+  }
+
+  async waitUntilHealthy(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const healthy = new Set<ContainerProcess>();
+    let delay = 20;
+    for (;;) {
+      if (this.current === 'failed' || this.current === 'stopped') {
+        const gone = this.containers.find((c) => c.exitInfo);
+        throw new Error(gone ? this.describe(gone, describeExit(gone.exitInfo as InstanceExit)) : `the instance is ${this.current}`);
+      }
+      if (signal?.aborted) throw new Error('startup was cancelled');
+      await Promise.all(this.containers.filter((c) => !healthy.has(c)).map(async (c) => {
+        if (await c.ping(this.options.pingTimeoutMs)) healthy.add(c);
+      }));
+      if (healthy.size === this.containers.length) {
+        if (this.current === 'starting') this.current = 'ready';
+        return;
+      }
+      if (Date.now() >= deadline) {
+        const waiting = this.containers.filter((c) => !healthy.has(c));
+        const what = `the container did not answer GET /ping with 200 within ${Math.round(timeoutMs / 1000)} seconds`;
+        throw new Error(this.containers.length > 1 ? `${waiting.map((c) => c.name).join(', ')}: ${what}` : what);
+      }
+      // Fast at first so a quick container is in service in milliseconds, then gentler.
+      await sleep(delay);
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+
+  /** Called by the fleet's health loop. */
+  async check(): Promise<void> {
+    if (this.current !== 'ready') return;
+    const results = await Promise.all(this.containers.map((c) => c.ping(this.options.pingTimeoutMs)));
+    const sick = this.containers.filter((_, i) => !results[i]);
+    if (sick.length === 0) {
+      this.failedPings = 0;
+      return;
+    }
+    this.failedPings += 1;
+    if (this.failedPings >= this.options.unhealthyThreshold && this.current === 'ready') {
+      this.fail(this.describe(sick[0] as ContainerProcess, `stopped answering GET /ping (${this.failedPings} checks in a row failed)`));
+    }
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.current === 'ready' || this.current === 'starting') this.current = 'draining';
+    const deadline = Date.now() + timeoutMs;
+    while (this.outstanding > 0 && Date.now() < deadline) await sleep(10);
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.current !== 'failed') this.current = 'stopped';
+    await Promise.all(this.containers.map((c) => c.stop(graceMs)));
     await rm(this.dir, { recursive: true, force: true });
     this.onStopped();
   }
 
-  private fail(reason: string): void {
+  fail(reason: string): void {
     if (this.current === 'failed' || this.current === 'stopped') return;
     this.current = 'failed';
     this.events.emit('failed', reason);
@@ -234,33 +257,45 @@ export class ProcessFleet implements FleetProvider {
     const id = `i-${randomBytes(8).toString('hex')}`;
     const dir = join(this.options.dataDir, 'instances', id);
     await mkdir(dir, { recursive: true });
-    if (spec.modelDir) await symlink(spec.modelDir, join(dir, 'model'), 'dir');
-    else await mkdir(join(dir, 'model'));
     const logDir = join(this.options.dataDir, 'logs', spec.endpointName.toLowerCase());
     await mkdir(logDir, { recursive: true });
-    const log = createWriteStream(join(logDir, `${spec.variantName}.${spec.containerName}.${id}.log`), { flags: 'a' });
-    const port = await freePort();
+    const instance: ProcessInstance = new ProcessInstance(id, spec, this.options, dir, () => this.instances.delete(instance));
+    this.instances.add(instance);
+    for (const c of spec.containers) {
+      instance.containers.push(await this.startContainer(instance, c, dir, logDir));
+      // Recorded after each start, so a crash of berth at any point leaves every pid findable.
+      await writeFile(join(dir, 'instance.json'), JSON.stringify({ id, pids: instance.containers.map((x) => x.pid), endpoint: spec.endpointName }));
+    }
+    return instance;
+  }
+
+  private async startContainer(instance: ProcessInstance, c: ContainerSpec, dir: string, logDir: string): Promise<ContainerProcess> {
+    // Each container has its own folder, the /opt/ml it would see in Docker.
+    const base = join(dir, c.name);
+    await mkdir(base, { recursive: true });
+    if (c.modelDir) await symlink(c.modelDir, join(base, 'model'), 'dir');
+    else await mkdir(join(base, 'model'));
+    const log = createWriteStream(join(logDir, `${instance.spec.variantName}.${c.name}.${instance.id}.log`), { flags: 'a' });
+    const port = await freePortBlock(PORTS_PER_CONTAINER);
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.options.baseEnv)) if (v !== undefined) env[k] = v;
-    Object.assign(env, spec.env, {
+    Object.assign(env, c.env, {
       SAGEMAKER_BIND_TO_PORT: String(port),
+      SAGEMAKER_SAFE_PORT_RANGE: `${port + 1}-${port + PORTS_PER_CONTAINER - 1}`,
       // There is no /opt/ml without Docker: SAGEMAKER_BASE_DIR re-roots it for the inference
       // toolkits, SM_MODEL_DIR names the model folder directly.
-      SAGEMAKER_BASE_DIR: dir,
-      SM_MODEL_DIR: join(dir, 'model'),
-      BERTH_INSTANCE_ID: id,
+      SAGEMAKER_BASE_DIR: base,
+      SM_MODEL_DIR: join(base, 'model'),
+      BERTH_INSTANCE_ID: instance.id,
     });
-    const [cmd, ...args] = spec.command;
+    const [cmd, ...args] = c.command;
     const child = spawn(cmd as string, [...args, 'serve'], {
-      cwd: dir,
+      cwd: base,
       env,
       detached: true, // its own process group, so stop() reaches the workers it forks
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    await writeFile(join(dir, 'instance.json'), JSON.stringify({ id, pid: child.pid, endpoint: spec.endpointName, port }));
-    const instance: ProcessInstance = new ProcessInstance(id, spec, port, child, log, this.options, dir, () => this.instances.delete(instance));
-    this.instances.add(instance);
-    return instance;
+    return new ContainerProcess(c.name, port, child, log, (p) => instance.containerExited(p));
   }
 
   async stopAll(graceMs: number): Promise<void> {
@@ -299,15 +334,15 @@ export class ProcessFleet implements FleetProvider {
   }
 }
 
-/** Stops instances recorded under `dir` whose process still runs and is really ours. */
+/** Stops instances recorded under `dir` whose processes still run and are really ours. */
 async function reapOrphans(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
   for (const id of await readdir(dir)) {
     const folder = join(dir, id);
     try {
-      const info = JSON.parse(await readFile(join(folder, 'instance.json'), 'utf8')) as { pid?: number };
-      if (info.pid && (await isOurs(info.pid, id))) {
-        signalGroup(info.pid, 'SIGKILL');
+      const info = JSON.parse(await readFile(join(folder, 'instance.json'), 'utf8')) as { pids?: (number | null)[] };
+      for (const pid of info.pids ?? []) {
+        if (pid && (await isOurs(pid, id))) signalGroup(pid, 'SIGKILL');
       }
     } catch {
       // No record or no such process: nothing to stop.

@@ -6,15 +6,16 @@ import type { Instance } from '../fleet/index.js';
 import { Router } from './router.js';
 
 function fake(id: string, outstanding = 0, state: Instance['state'] = 'ready'): Instance & { calls: number } {
+  const dispatcher = {
+    request: () => {
+      inst.calls += 1;
+      return Promise.resolve({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: [Buffer.from(id)] });
+    },
+  } as unknown as Dispatcher;
   const inst = {
-    id, state, outstanding, calls: 0, url: '', pid: 1, exit: undefined,
-    spec: { endpointName: 'e', variantName: 'v', containerName: 'primary', command: [], env: {} },
-    dispatcher: {
-      request: () => {
-        inst.calls += 1;
-        return Promise.resolve({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: [Buffer.from(id)] });
-      },
-    } as unknown as Dispatcher,
+    id, state, outstanding, calls: 0,
+    spec: { endpointName: 'e', variantName: 'v', containers: [{ name: 'primary', command: [], env: {} }] },
+    containers: [{ name: 'primary', url: '', pid: 1, dispatcher }],
     waitUntilHealthy: () => Promise.resolve(), logTail: () => [], drain: () => Promise.resolve(), stop: () => Promise.resolve(), on: () => undefined, off: () => undefined,
   };
   return inst;
@@ -27,7 +28,7 @@ test('least outstanding requests: a busy instance gets nothing while an idle one
   const busy = fake('busy', 5);
   const idle = fake('idle', 0);
   const starting = fake('starting', 0, 'starting');
-  router.publish('e', { status: 'InService', variants: [{ name: 'v', weight: 1, instances: [busy, idle, starting] }] });
+  router.publish('e', { status: 'InService', variants: [{ name: 'v', weight: 1, mode: 'single', instances: [busy, idle, starting] }] });
   for (let i = 0; i < 20; i++) assert.equal((await router.invoke(request)).body.toString(), 'idle');
   assert.deepEqual([busy.calls, idle.calls, starting.calls], [0, 20, 0]);
 });
@@ -39,7 +40,7 @@ test('weights split traffic in proportion, and a variant of weight 0 only answer
   const a = fake('a');
   const b = fake('b');
   const c = fake('c');
-  router.publish('e', { status: 'Updating', variants: [{ name: 'A', weight: 1, instances: [a] }, { name: 'B', weight: 3, instances: [b] }, { name: 'C', weight: 0, instances: [c] }] });
+  router.publish('e', { status: 'Updating', variants: [{ name: 'A', weight: 1, mode: 'single', instances: [a] }, { name: 'B', weight: 3, mode: 'single', instances: [b] }, { name: 'C', weight: 0, mode: 'single', instances: [c] }] });
   const counts = { A: 0, B: 0, C: 0 };
   for (let i = 0; i < 4000; i++) counts[(await router.invoke(request)).invokedVariant as 'A' | 'B' | 'C'] += 1;
   assert.equal(counts.C, 0);

@@ -2,11 +2,19 @@
 // weight), an instance (least outstanding requests among ready ones), forwards over that instance's
 // keep-alive pool, and maps the container's answer to SageMaker's response or error.
 import { BerthError } from '../errors/index.js';
-import type { Instance } from '../fleet/index.js';
+import type { ContainerHandle, Instance } from '../fleet/index.js';
+
+/**
+ * How invocations reach an instance's containers: `single` (its one container), `serial` (an
+ * inference pipeline: each answer is the next container's request) or `direct` (the container named
+ * by TargetContainerHostname).
+ */
+export type InvocationMode = 'single' | 'serial' | 'direct';
 
 export interface VariantRoute {
   readonly name: string;
   readonly weight: number;
+  readonly mode: InvocationMode;
   /** Every instance the variant has; only `ready` ones receive traffic. */
   readonly instances: readonly Instance[];
 }
@@ -42,6 +50,8 @@ export interface InvocationResponse {
 
 export interface RouterOptions {
   readonly accountId: string;
+  /** Largest answer one container of a pipeline may pass to the next (SageMaker: 5 MB). */
+  readonly maxPipelinePayloadBytes?: number;
   readonly invocationTimeoutMs: number;
   /** Largest response body accepted from a container (the same 6 MB SageMaker allows). */
   readonly maxResponseBytes: number;
@@ -81,10 +91,19 @@ export class Router {
     if (req.targetModel !== undefined) {
       throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-model endpoint and does not support target model header.`);
     }
-    if (req.targetContainerHostname !== undefined) {
-      throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-container endpoint in Direct mode and does not support the target container hostname header.`);
-    }
     const variant = this.pickVariant(route, req);
+    if (variant.mode !== 'direct' && req.targetContainerHostname !== undefined) {
+      throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-container endpoint in Direct mode (InferenceExecutionConfig Mode Direct) and does not support the target container hostname header.`);
+    }
+    if (variant.mode === 'direct') {
+      const names = variant.instances[0]?.containers.map((c) => c.name) ?? [];
+      if (req.targetContainerHostname === undefined) {
+        throw new BerthError('ValidationError', `Endpoint ${req.endpointName} invokes its containers directly (InferenceExecutionConfig Mode Direct): set TargetContainerHostname to one of: ${names.join(', ')}.`);
+      }
+      if (names.length > 0 && !names.includes(req.targetContainerHostname)) {
+        throw new BerthError('ValidationError', `The container hostname "${req.targetContainerHostname}" is not present on endpoint ${req.endpointName}; its containers are: ${names.join(', ')}.`);
+      }
+    }
     const tried = new Set<Instance>();
     for (;;) {
       const instance = pickInstance(variant, tried, this.random);
@@ -125,51 +144,88 @@ export class Router {
   }
 
   private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest): Promise<InvocationResponse> {
-    // Only what the caller sent: a missing Content-Type means something to some containers
-    // (XGBoost reads libsvm), so none is invented here.
-    const headers: Record<string, string> = {};
-    if (req.contentType !== undefined) headers['content-type'] = req.contentType;
-    if (req.accept !== undefined) headers['accept'] = req.accept;
-    if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
-    if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
-    const container = instance.spec.containerName;
-    const timeoutMs = this.options.invocationTimeoutMs;
+    const deadline = Date.now() + this.options.invocationTimeoutMs;
     instance.outstanding += 1;
     try {
-      let res;
-      try {
-        res = await instance.dispatcher.request({
-          path: '/invocations',
-          method: 'POST',
-          headers,
-          body: req.body,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code !== undefined && NOT_DELIVERED.has(code)) throw new NotDelivered();
-        throw this.transportError(err, container, instance, variant, req);
-      }
-      let body: Buffer;
-      try {
-        body = await readLimited(res.body, this.options.maxResponseBytes);
-      } catch (err) {
-        if (err instanceof TooLarge) {
-          throw this.modelError(500, `the response body is larger than ${this.options.maxResponseBytes} bytes`, container, instance, variant, req, 'and sent a response that is too large');
-        }
-        throw this.modelError(res.statusCode, '', container, instance, variant, req, 'and could not load the entire response body');
-      }
-      const contentType = headerValue(res.headers['content-type']);
-      const customAttributes = headerValue(res.headers['x-amzn-sagemaker-custom-attributes']);
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        throw this.modelError(res.statusCode, body.toString('utf8'), container, instance, variant, req);
-      }
-      return { body, contentType, customAttributes, invokedVariant: variant.name };
+      if (variant.mode === 'serial') return await this.pipeline(instance, variant, req, deadline);
+      const container = variant.mode === 'direct'
+        ? (instance.containers.find((c) => c.name === req.targetContainerHostname) as ContainerHandle)
+        : (instance.containers[0] as ContainerHandle);
+      const out = await this.call(container, req.body, req.contentType, req.accept, req, deadline, instance, variant, true);
+      return { body: out.body, contentType: out.contentType, customAttributes: out.customAttributes, invokedVariant: variant.name };
     } finally {
       instance.outstanding -= 1;
     }
+  }
+
+  /**
+   * An inference pipeline: the client's Content-Type reaches the first container, each answer's
+   * Content-Type becomes the next request's, the client's Accept reaches only the last container.
+   */
+  private async pipeline(instance: Instance, variant: VariantRoute, req: InvocationRequest, deadline: number): Promise<InvocationResponse> {
+    let body = req.body;
+    let contentType = req.contentType;
+    let customAttributes: string | undefined;
+    const limit = this.options.maxPipelinePayloadBytes ?? 5 * 1024 * 1024;
+    const last = instance.containers.length - 1;
+    for (const [i, container] of instance.containers.entries()) {
+      const out = await this.call(container, body, contentType, i === last ? req.accept : undefined, req, deadline, instance, variant, i === 0);
+      if (i < last && out.body.length > limit) {
+        throw this.modelError(500, `the answer of container ${container.name} is ${out.body.length} bytes, more than the ${limit} bytes one container of an inference pipeline may pass to the next`, container.name, instance, variant, req);
+      }
+      body = out.body;
+      contentType = out.contentType;
+      customAttributes = out.customAttributes ?? customAttributes;
+    }
+    return { body, contentType, customAttributes, invokedVariant: variant.name };
+  }
+
+  /** One request to one container; a 4xx/5xx answer or a transport failure becomes ModelError. */
+  private async call(
+    container: ContainerHandle, body: Buffer, contentType: string | undefined, accept: string | undefined,
+    req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean,
+  ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {
+    // Only what the caller sent: a missing Content-Type means something to some containers
+    // (XGBoost reads libsvm), so none is invented here.
+    const headers: Record<string, string> = {};
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    if (accept !== undefined) headers['accept'] = accept;
+    if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
+    if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
+    const timeoutMs = Math.max(1, deadline - Date.now());
+    let res;
+    try {
+      res = await container.dispatcher.request({
+        path: '/invocations',
+        method: 'POST',
+        headers,
+        body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (retryable && code !== undefined && NOT_DELIVERED.has(code)) throw new NotDelivered();
+      throw this.transportError(err, container.name, instance, variant, req);
+    }
+    let out: Buffer;
+    try {
+      out = await readLimited(res.body, this.options.maxResponseBytes);
+    } catch (err) {
+      if (err instanceof TooLarge) {
+        throw this.modelError(500, `the response body is larger than ${this.options.maxResponseBytes} bytes`, container.name, instance, variant, req, 'and sent a response that is too large');
+      }
+      throw this.modelError(res.statusCode, '', container.name, instance, variant, req, 'and could not load the entire response body');
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      throw this.modelError(res.statusCode, out.toString('utf8'), container.name, instance, variant, req);
+    }
+    return {
+      body: out,
+      contentType: headerValue(res.headers['content-type']),
+      customAttributes: headerValue(res.headers['x-amzn-sagemaker-custom-attributes']),
+    };
   }
 
   private transportError(err: unknown, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest): BerthError {
