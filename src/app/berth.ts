@@ -11,7 +11,7 @@ import { Reconciler } from '../deploy/index.js';
 import { ImageTable, ProcessFleet } from '../fleet/index.js';
 import { Router } from '../router/index.js';
 import { SqliteStore } from '../store/index.js';
-import { silentLogger } from '../telemetry/index.js';
+import { Metrics, silentLogger } from '../telemetry/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { createWireServer } from '../wire/index.js';
 
@@ -86,7 +86,9 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     unhealthyThreshold: config.unhealthyThreshold,
     baseEnv: containerEnv,
   });
+  const metrics = new Metrics();
   const router = new Router({
+    metrics,
     accountId: config.accountId,
     invocationTimeoutMs: config.invocationTimeoutMs,
     maxResponseBytes: config.maxPayloadBytes,
@@ -117,6 +119,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     control,
     router,
     logs: (name, lines) => fleet.readLogs(name, lines),
+    metrics: () => metrics.render(),
     logger: logger.child({ context: 'wire' }),
     region: config.region,
     accountId: config.accountId,

@@ -37,6 +37,12 @@ export function checkModel(input: CreateModelInput): void {
     if (named.length > 0 && named.length < input.Containers.length) {
       throw invalid('If any container of Containers sets ContainerHostname, all of them must.');
     }
+    if (input.Containers.length > 1 && input.Containers.some((c) => c.Mode === 'MultiModel')) {
+      throw invalid('A container in MultiModel mode must be the only container of its model: multi-model hosting is not available for inference pipelines or direct invocation.');
+    }
+    if (input.InferenceExecutionConfig?.Mode === 'Direct' && named.length < input.Containers.length) {
+      throw invalid('InferenceExecutionConfig Mode Direct needs a ContainerHostname on every container: callers name the container to invoke with TargetContainerHostname.');
+    }
     const seen = new Set<string>();
     for (const c of named) {
       const h = c.ContainerHostname as string;

@@ -3,6 +3,7 @@
 // keep-alive pool, and maps the container's answer to SageMaker's response or error.
 import { BerthError } from '../errors/index.js';
 import type { ContainerHandle, Instance } from '../fleet/index.js';
+import type { Metrics } from '../telemetry/index.js';
 
 /**
  * How invocations reach an instance's containers: `single` (its one container), `serial` (an
@@ -52,6 +53,8 @@ export interface RouterOptions {
   readonly accountId: string;
   /** Largest answer one container of a pipeline may pass to the next (SageMaker: 5 MB). */
   readonly maxPipelinePayloadBytes?: number;
+  /** Where Invocations, ModelLatency, … are counted. */
+  readonly metrics?: Metrics;
   readonly invocationTimeoutMs: number;
   /** Largest response body accepted from a container (the same 6 MB SageMaker allows). */
   readonly maxResponseBytes: number;
@@ -145,14 +148,38 @@ export class Router {
 
   private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest): Promise<InvocationResponse> {
     const deadline = Date.now() + this.options.invocationTimeoutMs;
+    const started = process.hrtime.bigint();
+    const timing = { modelNs: 0n };
+    // SageMaker's dimensions; in Direct mode each container also has its own series.
+    const labels: Record<string, string> = { EndpointName: req.endpointName, VariantName: variant.name };
+    if (variant.mode === 'direct' && req.targetContainerHostname !== undefined) labels['ContainerName'] = req.targetContainerHostname;
+    const metrics = this.options.metrics;
     instance.outstanding += 1;
     try {
-      if (variant.mode === 'serial') return await this.pipeline(instance, variant, req, deadline);
-      const container = variant.mode === 'direct'
-        ? (instance.containers.find((c) => c.name === req.targetContainerHostname) as ContainerHandle)
-        : (instance.containers[0] as ContainerHandle);
-      const out = await this.call(container, req.body, req.contentType, req.accept, req, deadline, instance, variant, true);
-      return { body: out.body, contentType: out.contentType, customAttributes: out.customAttributes, invokedVariant: variant.name };
+      let result: InvocationResponse;
+      if (variant.mode === 'serial') {
+        result = await this.pipeline(instance, variant, req, deadline, timing);
+      } else {
+        const container = variant.mode === 'direct'
+          ? (instance.containers.find((c) => c.name === req.targetContainerHostname) as ContainerHandle)
+          : (instance.containers[0] as ContainerHandle);
+        const out = await this.call(container, req.body, req.contentType, req.accept, req, deadline, instance, variant, true, timing);
+        result = { body: out.body, contentType: out.contentType, customAttributes: out.customAttributes, invokedVariant: variant.name };
+      }
+      if (metrics) {
+        metrics.increment('Invocations', labels);
+        const modelUs = Number(timing.modelNs / 1000n);
+        metrics.observe('ModelLatency', labels, modelUs);
+        metrics.observe('OverheadLatency', labels, Math.max(0, Number((process.hrtime.bigint() - started) / 1000n) - modelUs));
+      }
+      return result;
+    } catch (err) {
+      if (metrics && !(err instanceof NotDelivered)) {
+        metrics.increment('Invocations', labels);
+        const status = err instanceof BerthError ? Number(err.members['OriginalStatusCode'] ?? err.status) : 500;
+        metrics.increment(status >= 400 && status < 500 ? 'Invocation4XXErrors' : 'Invocation5XXErrors', labels);
+      }
+      throw err;
     } finally {
       instance.outstanding -= 1;
     }
@@ -162,14 +189,14 @@ export class Router {
    * An inference pipeline: the client's Content-Type reaches the first container, each answer's
    * Content-Type becomes the next request's, the client's Accept reaches only the last container.
    */
-  private async pipeline(instance: Instance, variant: VariantRoute, req: InvocationRequest, deadline: number): Promise<InvocationResponse> {
+  private async pipeline(instance: Instance, variant: VariantRoute, req: InvocationRequest, deadline: number, timing: { modelNs: bigint }): Promise<InvocationResponse> {
     let body = req.body;
     let contentType = req.contentType;
     let customAttributes: string | undefined;
     const limit = this.options.maxPipelinePayloadBytes ?? 5 * 1024 * 1024;
     const last = instance.containers.length - 1;
     for (const [i, container] of instance.containers.entries()) {
-      const out = await this.call(container, body, contentType, i === last ? req.accept : undefined, req, deadline, instance, variant, i === 0);
+      const out = await this.call(container, body, contentType, i === last ? req.accept : undefined, req, deadline, instance, variant, i === 0, timing);
       if (i < last && out.body.length > limit) {
         throw this.modelError(500, `the answer of container ${container.name} is ${out.body.length} bytes, more than the ${limit} bytes one container of an inference pipeline may pass to the next`, container.name, instance, variant, req);
       }
@@ -182,6 +209,18 @@ export class Router {
 
   /** One request to one container; a 4xx/5xx answer or a transport failure becomes ModelError. */
   private async call(
+    container: ContainerHandle, body: Buffer, contentType: string | undefined, accept: string | undefined,
+    req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean, timing: { modelNs: bigint },
+  ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {
+    const sent = process.hrtime.bigint();
+    try {
+      return await this.callOnce(container, body, contentType, accept, req, deadline, instance, variant, retryable);
+    } finally {
+      timing.modelNs += process.hrtime.bigint() - sent;
+    }
+  }
+
+  private async callOnce(
     container: ContainerHandle, body: Buffer, contentType: string | undefined, accept: string | undefined,
     req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean,
   ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {

@@ -18,6 +18,8 @@ export interface WireOptions {
   readonly control: ControlPlane;
   readonly router: Router;
   readonly logs: (endpointName: string, lines: number) => Promise<string>;
+  /** SageMaker's endpoint metrics in Prometheus' text format. */
+  readonly metrics: () => string;
   readonly logger: Logger;
   readonly region: string;
   readonly accountId: string;
@@ -55,6 +57,11 @@ async function handle(o: WireOptions, req: IncomingMessage, res: ServerResponse,
   const inv = INVOCATION_PATH.exec(path);
   if (inv && req.method === 'POST') {
     return runtime(o, req, res, requestId, decodeURIComponent(inv[1] as string), inv[2] as string);
+  }
+  if (req.method === 'GET' && path === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'x-amzn-requestid': requestId });
+    res.end(o.metrics());
+    return;
   }
   if (req.method === 'GET' && path === '/_berth/health') {
     return sendJson(res, 200, { status: 'ok' }, requestId, 'rest-json');

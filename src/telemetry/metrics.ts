@@ -1,0 +1,75 @@
+// SageMaker's endpoint metrics under their own names (Invocations, Invocation4XXErrors,
+// Invocation5XXErrors, ModelLatency, OverheadLatency — namespace AWS/SageMaker), with its dimensions
+// as labels, in Prometheus' text format. Latencies are microseconds, as SageMaker reports them.
+
+export type Labels = Readonly<Record<string, string>>;
+
+interface Series {
+  readonly labels: Labels;
+  value: number;
+  sum: number;
+  count: number;
+}
+
+const HELP: Readonly<Record<string, [type: 'counter' | 'summary', help: string]>> = {
+  Invocations: ['counter', 'InvokeEndpoint requests sent to a model (SageMaker AWS/SageMaker Invocations).'],
+  Invocation4XXErrors: ['counter', 'Invocations the model answered with a 4xx status.'],
+  Invocation5XXErrors: ['counter', 'Invocations the model answered with a 5xx status, or that failed in berth.'],
+  ModelLatency: ['summary', 'Microseconds the container(s) took to answer.'],
+  OverheadLatency: ['summary', 'Microseconds berth added to the model latency.'],
+};
+
+export type MetricName = keyof typeof HELP;
+
+function key(labels: Labels): string {
+  return Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+function escape(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export class Metrics {
+  private readonly series = new Map<string, Map<string, Series>>();
+
+  private get(name: MetricName, labels: Labels): Series {
+    let byLabels = this.series.get(name);
+    if (!byLabels) {
+      byLabels = new Map();
+      this.series.set(name, byLabels);
+    }
+    const k = key(labels);
+    let s = byLabels.get(k);
+    if (!s) {
+      s = { labels, value: 0, sum: 0, count: 0 };
+      byLabels.set(k, s);
+    }
+    return s;
+  }
+
+  increment(name: MetricName, labels: Labels, by = 1): void {
+    this.get(name, labels).value += by;
+  }
+
+  observe(name: MetricName, labels: Labels, value: number): void {
+    const s = this.get(name, labels);
+    s.sum += value;
+    s.count += 1;
+  }
+
+  /** The Prometheus text exposition of every series. */
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, [type, help]] of Object.entries(HELP)) {
+      const byLabels = this.series.get(name);
+      if (!byLabels) continue;
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const s of byLabels.values()) {
+        const l = Object.entries(s.labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',');
+        if (type === 'counter') lines.push(`${name}{${l}} ${s.value}`);
+        else lines.push(`${name}_sum{${l}} ${s.sum}`, `${name}_count{${l}} ${s.count}`);
+      }
+    }
+    return lines.join('\n') + '\n';
+  }
+}
