@@ -124,6 +124,10 @@ test('validation of multi-container models, and a crashing container replaces th
   const last = JSON.parse((await invoke(tb, 'pair', 'x', 'text/plain')).body) as { label: string; pid: number; contentType: string };
   assert.equal(last.label, 'second');
   assert.equal(last.contentType, 'application/json', "the first container's Content-Type reaches the second");
+  // At most 5 MB passes between the containers of a pipeline, as on SageMaker.
+  const big = await invoke(tb, 'pair', JSON.stringify({ action: 'big', bytes: 5_500_000 }), 'application/json').catch((e: unknown) => e);
+  assert.ok(big instanceof ModelError);
+  assert.match(big.message, /^Received server error \(500\) from container_1 with message "the answer of container container_1 is 5500000 bytes, more than the 5242880 bytes one container of an inference pipeline may pass to the next"/);
   const crash = await invoke(tb, 'pair', JSON.stringify({ action: 'crash' }), 'application/json').catch((e: unknown) => e);
   assert.ok(crash instanceof ModelError);
   assert.match(crash.message, /^Received server error \(0\) from container_1 with message "The connection to container container_1 closed before it answered/);
