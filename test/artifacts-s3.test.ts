@@ -6,22 +6,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import type { ContainerDefinition } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
-import { makeModelTarGz, ROOT, startMoto, startTestBerth } from './helpers.js';
+import { deployModel, makeModelTarGz, ROOT, startMoto, startTestBerth } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
-async function deploy(tb: TestBerth, name: string, container: ContainerDefinition): Promise<{ status?: string; reason?: string }> {
-  await tb.sm.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: 'echo', ...container } }));
-  await tb.sm.send(new CreateEndpointConfigCommand({
-    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
-  }));
-  await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
-  await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
-  const d = await tb.sm.send(new DescribeEndpointCommand({ EndpointName: name }));
-  return { status: d.EndpointStatus, reason: d.FailureReason };
-}
+const deploy = (tb: TestBerth, name: string, container: ContainerDefinition) => deployModel(tb, name, { PrimaryContainer: { Image: 'echo', ...container } });
 
 async function weights(tb: TestBerth, name: string): Promise<unknown> {
   const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: name, Body: Buffer.from('{}'), ContentType: 'application/json' }));

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import type { ContainerDefinition } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { S3Client } from '@aws-sdk/client-s3';
 import { startBerth } from '../src/app/index.js';
@@ -178,4 +179,27 @@ export function artifact(dir: string, name: string, files: Record<string, string
   const out = join(dir, `${name}.tar.gz`);
   execFileSync('tar', ['-czf', out, '-C', src, '.']);
   return pathToFileURL(out).href;
+}
+
+/** The parts of CreateModel a test varies. */
+export interface ModelParts {
+  readonly PrimaryContainer?: ContainerDefinition;
+  readonly Containers?: ContainerDefinition[];
+  readonly InferenceExecutionConfig?: { Mode: 'Serial' | 'Direct' };
+}
+
+/**
+ * Creates a model, a one-variant config and an endpoint, all named `name`, waits until the endpoint
+ * settles, and returns its status and FailureReason.
+ */
+export async function deployModel(tb: TestBerth, name: string, model: ModelParts): Promise<{ status?: string; reason?: string }> {
+  const { CreateModelCommand, CreateEndpointConfigCommand, CreateEndpointCommand, DescribeEndpointCommand, waitUntilEndpointInService } = await import('@aws-sdk/client-sagemaker');
+  await tb.sm.send(new CreateModelCommand({ ModelName: name, ...model }));
+  await tb.sm.send(new CreateEndpointConfigCommand({
+    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
+  }));
+  await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+  await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
+  const d = await tb.sm.send(new DescribeEndpointCommand({ EndpointName: name }));
+  return { status: d.EndpointStatus, reason: d.FailureReason };
 }

@@ -4,9 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, ModelError } from '@aws-sdk/client-sagemaker-runtime';
-import { artifact, ROOT, startTestBerth } from './helpers.js';
+import { artifact, deployModel, ROOT, startTestBerth } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 const MODELS = join(ROOT, 'test', 'fixtures', 'models');
@@ -19,16 +18,8 @@ interface Expected {
 }
 const expected = JSON.parse(readFileSync(join(MODELS, 'expected.json'), 'utf8')) as Expected;
 
-async function deploy(tb: TestBerth, name: string, image: string, url: string, env?: Record<string, string>): Promise<{ status?: string; reason?: string }> {
-  await tb.sm.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: image, ModelDataUrl: url, Environment: env } }));
-  await tb.sm.send(new CreateEndpointConfigCommand({
-    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.c5.large', InitialInstanceCount: 1 }],
-  }));
-  await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
-  await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
-  const d = await tb.sm.send(new DescribeEndpointCommand({ EndpointName: name }));
-  return { status: d.EndpointStatus, reason: d.FailureReason };
-}
+const deploy = (tb: TestBerth, name: string, image: string, url: string, env?: Record<string, string>) =>
+  deployModel(tb, name, { PrimaryContainer: { Image: image, ModelDataUrl: url, Environment: env } });
 
 async function invoke(tb: TestBerth, name: string, body: string, contentType = 'application/json', accept?: string): Promise<{ body: string; contentType?: string; custom?: string }> {
   const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: name, Body: Buffer.from(body), ContentType: contentType, Accept: accept }));

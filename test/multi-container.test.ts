@@ -6,13 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeModelCommand,
-  waitUntilEndpointInService,
-} from '@aws-sdk/client-sagemaker';
-import type { ContainerDefinition } from '@aws-sdk/client-sagemaker';
+import { CreateModelCommand, DescribeEndpointCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, ModelError } from '@aws-sdk/client-sagemaker-runtime';
-import { artifact, isRunning, ROOT, startTestBerth, waitFor } from './helpers.js';
+import { artifact, deployModel, isRunning, ROOT, startTestBerth, waitFor } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
@@ -20,16 +16,7 @@ const bikeRows = readFileSync(join(FIX, 'xgboost', 'bike.csv'), 'utf8').trim().s
 // The rows as a user records them: °F and %.
 const userRows = bikeRows.map(([h, c, hum, w]) => [h, ((c as number) * 9) / 5 + 32, (hum as number) * 100, w].join(',')).join('\n');
 
-async function deploy(tb: TestBerth, name: string, model: { PrimaryContainer?: ContainerDefinition; Containers?: ContainerDefinition[]; InferenceExecutionConfig?: { Mode: 'Serial' | 'Direct' } }): Promise<{ status?: string; reason?: string }> {
-  await tb.sm.send(new CreateModelCommand({ ModelName: name, ...model }));
-  await tb.sm.send(new CreateEndpointConfigCommand({
-    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
-  }));
-  await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
-  await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
-  const d = await tb.sm.send(new DescribeEndpointCommand({ EndpointName: name }));
-  return { status: d.EndpointStatus, reason: d.FailureReason };
-}
+const deploy = deployModel;
 
 async function invoke(tb: TestBerth, name: string, body: string, contentType?: string, accept?: string, target?: string): Promise<{ body: string; contentType?: string }> {
   const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: name, Body: Buffer.from(body), ContentType: contentType, Accept: accept, TargetContainerHostname: target }));
