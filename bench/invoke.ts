@@ -9,8 +9,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
-import { freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { createEndpoint, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
 import type { LoadResult } from './lib.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' } } });
@@ -35,12 +34,7 @@ async function berthEndpoint(): Promise<string> {
   const model = join(dir, 'model.tar.gz');
   execFileSync('tar', ['-czf', model, '-C', join(ROOT, 'test', 'fixtures', 'models'), '--transform', 's/iris-v1.onnx/model.onnx/', 'iris-v1.onnx']);
   const { url } = await startBerth(join(dir, 'data'));
-  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { Image: 'berth/onnx', ModelDataUrl: `file://${model}` } }));
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InstanceType: 'ml.c5.large', InitialInstanceCount: 1 }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris' }));
-  await waitUntilEndpointInService({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: 'iris' });
-  sm.destroy();
+  await createEndpoint(url, 'iris', { Image: 'berth/onnx', ModelDataUrl: `file://${model}` });
   return `${url}/endpoints/iris/invocations`;
 }
 

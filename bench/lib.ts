@@ -123,3 +123,17 @@ export function median(xs: number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
+
+/** Creates a one-instance endpoint `name` for `container` on the berth at `url` and waits for InService. */
+export async function createEndpoint(url: string, name: string, container: { Image: string; ModelDataUrl?: string }): Promise<void> {
+  const { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, waitUntilEndpointInService } = await import('@aws-sdk/client-sagemaker');
+  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  try {
+    await sm.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: container }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: name });
+  } finally {
+    sm.destroy();
+  }
+}

@@ -10,9 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { ParallelModel } from '../src/container/xgboost/parallel.js';
-import { median, requireTool, ROOT, startBerth, table, tempDir } from './lib.js';
+import { createEndpoint, median, requireTool, ROOT, startBerth, table, tempDir } from './lib.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string', default: join('test', 'fixtures', 'xgboost', 'models', 'bike-v2.bin') }, rows: { type: 'string', default: '100000' } } });
 const modelPath = resolve(ROOT, values.model);
@@ -81,12 +80,7 @@ async function main(): Promise<void> {
   execFileSync('cp', [modelPath, join(dir, 'm', 'xgboost-model')]);
   execFileSync('tar', ['-czf', tarball, '-C', join(dir, 'm'), '.']);
   const { url } = await startBerth(join(dir, 'data'));
-  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  await sm.send(new CreateModelCommand({ ModelName: 'xgb', PrimaryContainer: { Image: 'berth/xgboost', ModelDataUrl: `file://${tarball}` } }));
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'xgb', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'xgb', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: 'xgb', EndpointConfigName: 'xgb' }));
-  await waitUntilEndpointInService({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: 'xgb' });
-  sm.destroy();
+  await createEndpoint(url, 'xgb', { Image: 'berth/xgboost', ModelDataUrl: `file://${tarball}` });
   const http = async (size: number, reps: number) => {
     const body = csvLines.slice(0, size).join('\n');
     const call = async () => {
