@@ -10,6 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { compile } from '../src/container/xgboost/compile.js';
+import type { CompiledModel } from '../src/container/xgboost/compile.js';
+import { readModel } from '../src/container/xgboost/model.js';
 import { ParallelModel } from '../src/container/xgboost/parallel.js';
 import { createEndpoint, median, requireTool, ROOT, startBerth, table, tempDir } from './lib.js';
 
@@ -74,6 +77,20 @@ async function main(): Promise<void> {
   const berthRates: Record<string, number> = { '1': await rate(1), '100': await rate(100), [String(N)]: await rate(N) };
   await parallel.close();
 
+  // The two engines on one thread: WebAssembly (tree models) against generated JavaScript (the
+  // engine categorical models use).
+  const oneThread = (engine: CompiledModel) => {
+    const all = { data, rows: N, cols };
+    for (let i = 0; i < 5; i++) engine.predict(all);
+    const reps = 10;
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < reps; i++) engine.predict(all);
+    return (N * reps) / (Number(process.hrtime.bigint() - t) / 1e9);
+  };
+  const jsEngine = compile(readModel(readFileSync(modelPath)), { engine: 'js' });
+  const wasmRowsPerS = oneThread(model);
+  const jsRowsPerS = oneThread(jsEngine);
+
   // (b) berth's endpoint over HTTP.
   const tarball = join(dir, 'model.tar.gz');
   execFileSync('mkdir', ['-p', join(dir, 'm')]);
@@ -112,6 +129,11 @@ async function main(): Promise<void> {
   table(['batch rows', '(a) berth evaluator rows/s', '(b) berth endpoint rows/s', '(c) xgboost inplace_predict rows/s', '(a) / (c)'], ['1', '100', String(N)].map((k) => [
     k, Math.round(berthRates[k] as number), Math.round((k === '1' ? h1 : k === '100' ? h100 : hN).rowsPerS), Math.round(py.rows_per_s[k] as number), (berthRates[k] as number) / (py.rows_per_s[k] as number),
   ]));
+  console.log('');
+  table(['engine, one thread', `rows/s (${N} rows)`, 'vs JavaScript engine'], [
+    ['WebAssembly (tree models)', Math.round(wasmRowsPerS), `${(wasmRowsPerS / jsRowsPerS).toFixed(2)}×`],
+    ['generated JavaScript (categorical models)', Math.round(jsRowsPerS), '1.00×'],
+  ]);
   console.log('');
   const worst = Math.min(...['1', '100', String(N)].map((k) => (berthRates[k] as number) / (py.rows_per_s[k] as number)));
   table(['target', 'measured', 'met'], [

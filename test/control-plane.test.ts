@@ -7,6 +7,7 @@ import {
   DeleteModelCommand, DeleteTagsCommand, DescribeEndpointConfigCommand, DescribeModelCommand, ListEndpointConfigsCommand,
   ListModelsCommand, ListTagsCommand, paginateListModels, SageMakerClient, SageMakerServiceException,
 } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointAsyncCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { CREDENTIALS, rawCall, startTestBerth } from './helpers.js';
 
 async function rejects(p: Promise<unknown>, name: string, message: string | RegExp): Promise<void> {
@@ -280,6 +281,20 @@ test('protocol errors: unknown operation, bad JSON, wrong member types', async (
   const wrongType = await rawCall(url, 'SageMaker.CreateModel', JSON.stringify({ ModelName: 'x', PrimaryContainer: { Image: 5 } }));
   assert.equal(wrongType.json['__type'], 'SerializationException');
   assert.equal(wrongType.json['message'], "Expected a string at 'primaryContainer.image' but found a number.");
+  // A body over the control plane's 16 MiB guard is refused before it is buffered.
+  const huge = await rawCall(url, 'SageMaker.CreateModel', JSON.stringify({ ModelName: 'x', pad: 'a'.repeat(16 * 1024 * 1024) }));
+  assert.equal(huge.status, 400);
+  assert.equal(huge.json['__type'], 'SerializationException');
+  assert.equal(huge.json['message'], 'The request body is larger than 16777216 bytes.');
+  // Runtime operations berth does not serve yet, and paths it has no route for, say so in the envelope.
+  const rt = new SageMakerRuntimeClient({ endpoint: url, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+  t.after(() => rt.destroy());
+  await assert.rejects(rt.send(new InvokeEndpointAsyncCommand({ EndpointName: 'e', InputLocation: 's3://b/in.json' })),
+    { name: 'UnknownOperationException', message: 'berth does not serve InvokeEndpointAsync yet; use InvokeEndpoint.' });
+  const stray = await fetch(`${url}/nowhere`);
+  assert.equal(stray.status, 400);
+  assert.equal(stray.headers.get('x-amzn-errortype'), 'UnknownOperationException');
+  assert.equal(((await stray.json()) as Record<string, string>)['message'], 'berth has no route for GET /nowhere.');
   const ok = await rawCall(url, 'SageMaker.ListEndpoints', '');
   assert.equal(ok.status, 200);
   assert.equal(ok.headers.get('content-type'), 'application/x-amz-json-1.1');

@@ -126,6 +126,13 @@ test('berth killed with SIGKILL keeps every resource and brings its endpoints ba
   const tags = await c2.sm.send(new ListTagsCommand({ ResourceArn: 'arn:aws:sagemaker:us-east-1:123456789012:endpoint/durable' }));
   assert.deepEqual(tags.Tags, []);
 
+  // One berth per data dir: a second one on the same folder refuses to start and says why.
+  const intruder = spawn(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let refusal = '';
+  intruder.stderr?.on('data', (c: Buffer) => { refusal += c.toString(); });
+  assert.equal(await new Promise((r) => intruder.once('exit', r)), 1);
+  assert.match(refusal, new RegExp(`Another berth \\(pid ${second.child.pid}\\) is using the data dir ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; stop it or choose another --data-dir\\.`));
+
   // SIGTERM is a clean shutdown: instances stop with the server.
   const serving = new Set<number>();
   for (let i = 0; i < 8; i++) serving.add(await pidOf(c2, 'durable'));

@@ -20,7 +20,7 @@ import { createWireServer } from '../wire/index.js';
  * image table entry of the same name wins.
  */
 const MODEL_SERVER = fileURLToPath(new URL('../container/main.js', import.meta.url));
-export const BUILTIN_IMAGES = {
+const BUILTIN_IMAGES = {
   'berth/onnx': { command: [process.execPath, MODEL_SERVER, '--runtime', 'onnx'] },
   'berth/node': { command: [process.execPath, MODEL_SERVER, '--runtime', 'node'] },
   'berth/xgboost': { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },

@@ -1,11 +1,9 @@
 // The SageMaker control plane: resources, validation with AWS's messages, ARNs and statuses.
-export { ControlPlane, describeEndpointRecord } from './plane.js';
+export { ControlPlane } from './plane.js';
 export type { ControlPlaneOptions } from './plane.js';
 export { EndpointStates } from './endpoint-states.js';
 export type { EndpointRecord, Observation } from './endpoint-states.js';
-export { arnOf } from './arn.js';
 export type { RequestContext } from './arn.js';
-export { IN_PROGRESS } from './resources.js';
 export type {
   DeploymentSpec, DesiredState, EndpointDoc, EndpointStatus, EndpointConfigDoc, ModelDoc, ObservedState, VariantTarget,
 } from './resources.js';

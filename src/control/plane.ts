@@ -394,7 +394,7 @@ function retainedTargets(spec: DeploymentSpec, current: readonly VariantTarget[]
   });
 }
 
-export function describeEndpointRecord(rec: StoredRecord<EndpointDoc>): DescribeEndpointOutput {
+function describeEndpointRecord(rec: StoredRecord<EndpointDoc>): DescribeEndpointOutput {
   const { desired, observed } = rec.doc;
   const status = rec.status as EndpointStatus;
   // The config shown is the one serving; while the first fleet starts it is the requested one.

@@ -39,7 +39,7 @@ export interface PlanContext {
 /** SageMaker's default when ModelDataDownloadTimeoutInSeconds is not set. */
 const DEFAULT_DOWNLOAD_TIMEOUT_MS = 3_600_000;
 
-export function containersOf(model: ModelDoc): ContainerDefinition[] {
+function containersOf(model: ModelDoc): ContainerDefinition[] {
   return model.Containers ?? (model.PrimaryContainer ? [model.PrimaryContainer] : []);
 }
 
