@@ -34,7 +34,7 @@ export const ERRORS = {
   },
   UnknownOperationException: {
     status: 400, fault: 'client', retryable: false, api: 'control',
-    when: 'The X-Amz-Target header names an operation berth does not serve, or is missing.',
+    when: 'The X-Amz-Target header names an operation berth does not serve or is missing, or the path is not a route berth serves (including InvokeEndpointAsync and InvokeEndpointWithResponseStream, not served yet).',
   },
   InternalFailure: {
     status: 500, fault: 'server', retryable: true, api: 'both',
