@@ -10,10 +10,11 @@ const ALLOWED = {
   control: ['store', 'errors'],
   fleet: ['errors', 'telemetry'],
   artifacts: ['errors', 'telemetry'],
-  router: ['fleet', 'errors', 'telemetry'],
+  multimodel: ['fleet', 'artifacts', 'errors', 'telemetry'],
+  router: ['fleet', 'multimodel', 'errors', 'telemetry'],
   deploy: ['control', 'fleet', 'artifacts', 'errors', 'telemetry'],
   wire: ['control', 'router', 'errors', 'telemetry'],
-  app: ['config', 'store', 'control', 'deploy', 'fleet', 'artifacts', 'router', 'wire', 'errors', 'telemetry'],
+  app: ['config', 'store', 'control', 'deploy', 'fleet', 'artifacts', 'multimodel', 'router', 'wire', 'errors', 'telemetry'],
   cli: ['app', 'config', 'telemetry'],
   container: [],
 };

@@ -9,6 +9,7 @@ import type { Config } from '../config/index.js';
 import { ControlPlane, EndpointStates } from '../control/index.js';
 import { Reconciler } from '../deploy/index.js';
 import { ImageTable, ProcessFleet } from '../fleet/index.js';
+import { ModelHost } from '../multimodel/index.js';
 import { Router } from '../router/index.js';
 import { SqliteStore } from '../store/index.js';
 import { Metrics, silentLogger } from '../telemetry/index.js';
@@ -87,8 +88,31 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     baseEnv: containerEnv,
   });
   const metrics = new Metrics();
+  const artifacts = new ArtifactCache({
+    dataDir: config.dataDir,
+    s3: { endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle ?? false, region: config.region },
+    httpsCa: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,
+    maxDownloadBytes: config.artifactMaxDownloadBytes,
+    maxUnpackedBytes: config.artifactMaxUnpackedBytes,
+    maxEntries: config.artifactMaxFiles,
+  });
+  const models = new ModelHost({
+    artifacts,
+    metrics,
+    logger: logger.child({ context: 'multimodel' }),
+    settings: {
+      memoryBudgetBytes: config.multiModelMemoryBudgetBytes,
+      memoryFraction: config.multiModelMemoryFraction,
+      diskBudgetBytes: config.multiModelDiskBudgetBytes,
+      loadWaitMs: config.multiModelLoadWaitMs,
+      loadTimeoutMs: config.multiModelLoadTimeoutMs,
+      revalidateMs: config.multiModelRevalidateMs,
+      replicaOutstanding: config.multiModelReplicaOutstanding,
+    },
+  });
   const router = new Router({
     metrics,
+    models,
     accountId: config.accountId,
     invocationTimeoutMs: config.invocationTimeoutMs,
     maxResponseBytes: config.maxPayloadBytes,
@@ -96,14 +120,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
   const reconciler = new Reconciler({
     states: new EndpointStates(store),
     fleet,
-    artifacts: new ArtifactCache({
-      dataDir: config.dataDir,
-      s3: { endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle ?? false, region: config.region },
-      httpsCa: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,
-      maxDownloadBytes: config.artifactMaxDownloadBytes,
-      maxUnpackedBytes: config.artifactMaxUnpackedBytes,
-      maxEntries: config.artifactMaxFiles,
-    }),
+    artifacts,
     images: new ImageTable({ ...BUILTIN_IMAGES, ...config.images }),
     routes: router,
     logger: logger.child({ context: 'deploy' }),
@@ -119,6 +136,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     control,
     router,
     logs: (name, lines) => fleet.readLogs(name, lines),
+    models: (name) => models.describe(name),
     metrics: () => metrics.render(),
     logger: logger.child({ context: 'wire' }),
     region: config.region,

@@ -3,7 +3,7 @@
 // and an unchanged one is never fetched twice; concurrent requests for one key share one download.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readdirSync, rmSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,26 @@ import type { UnpackLimits } from './unpack.js';
 
 export class ArtifactError extends Error {
   override readonly name = 'ArtifactError';
+
+  /** `missing`: nothing exists at the URL, as opposed to a store that failed or refused. */
+  constructor(message: string, readonly missing = false) {
+    super(message);
+  }
+}
+
+/** An object's identity without its bytes: the ETag (or size and time) that keys the cache. */
+export interface ArtifactIdentity {
+  readonly version: string;
+  readonly size?: number | undefined;
+}
+
+/** A model.tar.gz unpacked into the cache. */
+export interface UnpackedArtifact {
+  readonly dir: string;
+  /** Bytes of the unpacked files. */
+  readonly bytes: number;
+  /** Whether this call downloaded it (false: it was in the cache already, or another call fetched it). */
+  readonly fetched: boolean;
 }
 
 /** What CreateModel said about one container's model data. */
@@ -44,6 +64,8 @@ export interface ArtifactOptions extends UnpackLimits {
 
 export class ArtifactCache {
   private readonly inFlight = new Map<string, Promise<string>>();
+  /** Unpacked bytes of cache folders, measured once. */
+  private readonly sizes = new Map<string, number>();
   private readonly root: string;
   private readonly sources: Readonly<Record<string, Source>>;
   /** Downloads started, for tests and metrics. */
@@ -112,6 +134,68 @@ export class ArtifactCache {
     }
   }
 
+  /** The identity of one object (a HEAD request for s3:// and https://), for callers that revalidate. */
+  async identify(url: string, timeoutMs: number): Promise<ArtifactIdentity> {
+    const from = this.source(url);
+    try {
+      return await from.identify(url, AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      if (err instanceof SourceError) throw new ArtifactError(err.message, err.missing);
+      throw new ArtifactError((err as Error).message);
+    }
+  }
+
+  /**
+   * A model.tar.gz whose identity the caller already knows (a multi-model endpoint checked it),
+   * unpacked into the cache once however many callers ask; tells how big it is and who fetched it.
+   */
+  async unpackArchive(url: string, identity: ArtifactIdentity, timeoutMs: number): Promise<UnpackedArtifact> {
+    const from = this.source(url);
+    const signal = AbortSignal.timeout(timeoutMs);
+    if (identity.size !== undefined && identity.size > this.o.maxDownloadBytes) {
+      throw new ArtifactError(`the object is ${identity.size} bytes, more than the ${this.o.maxDownloadBytes} berth downloads (setting artifactMaxDownloadBytes)`);
+    }
+    let fetchedHere = false;
+    try {
+      const dir = await this.once(hash(url, identity.version, 'Gzip'), async (partial) => {
+        fetchedHere = true;
+        const work = unpackTarGz(this.limited(await from.open(url, signal)), partial, this.o);
+        await Promise.race([work, abortPromise(signal)]);
+      });
+      let bytes = this.sizes.get(dir);
+      if (bytes === undefined) {
+        bytes = await folderBytes(dir);
+        this.sizes.set(dir, bytes);
+      }
+      return { dir, bytes, fetched: fetchedHere };
+    } catch (err) {
+      if (signal.aborted && !(err instanceof UnsafeArchive)) throw new ArtifactError(`the download did not finish within ${Math.round(timeoutMs / 1000)} seconds`);
+      if (err instanceof SourceError) throw new ArtifactError(err.message, err.missing);
+      throw new ArtifactError((err as Error).message);
+    }
+  }
+
+  /** Removes an unpacked artifact from the cache (a multi-model endpoint's disk budget). */
+  async discard(dir: string): Promise<void> {
+    if (dirname(resolve(dir)) !== resolve(this.root)) throw new Error(`${dir} is not a cache folder`);
+    this.sizes.delete(dir);
+    // Renamed first, so a concurrent fill of the same key never sees a half-deleted folder.
+    const doomed = `${dir}.partial-discard-${randomBytes(4).toString('hex')}`;
+    try {
+      await rename(dir, doomed);
+    } catch {
+      return;
+    }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  private source(url: string): Source {
+    const scheme = /^([a-z0-9]+:)/.exec(url)?.[1] ?? '';
+    const from = this.sources[scheme];
+    if (!from) throw new ArtifactError('berth fetches model data from s3://, https:// and file:// URLs');
+    return from;
+  }
+
   /** Fills the cache folder for `key` once, however many callers ask at the same time. */
   private once(key: string, fill: (dir: string) => Promise<void>): Promise<string> {
     const target = join(this.root, key);
@@ -152,6 +236,14 @@ export class ArtifactCache {
   private async save(stream: Readable, target: string, signal: AbortSignal): Promise<void> {
     await pipeline(this.limited(stream), createWriteStream(target), { signal });
   }
+}
+
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
 }
 
 function hash(url: string, version: string, kind: string): string {

@@ -1,4 +1,4 @@
 // Model data: fetching from S3, https and disk, safe unpacking, and the shared on-disk cache.
 export { ArtifactCache, ArtifactError } from './artifacts.js';
-export type { ArtifactOptions, FetchOptions, ModelSource } from './artifacts.js';
+export type { ArtifactIdentity, ArtifactOptions, FetchOptions, ModelSource, UnpackedArtifact } from './artifacts.js';
 export type { S3Settings } from './sources.js';

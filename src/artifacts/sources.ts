@@ -11,6 +11,11 @@ import { Agent } from 'undici';
 
 export class SourceError extends Error {
   override readonly name = 'SourceError';
+
+  /** `missing`: nothing exists at the URL (as opposed to a store that could not be asked). */
+  constructor(message: string, readonly missing = false) {
+    super(message);
+  }
 }
 
 export interface Identity {
@@ -55,6 +60,11 @@ function s3Reason(err: unknown, bucket: string): string {
   return e.message ?? String(err);
 }
 
+function s3Missing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
 export class S3Source implements Source {
   private client: S3Client | undefined;
 
@@ -76,7 +86,7 @@ export class S3Source implements Source {
       const head = await this.s3().send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
       return { version: head.ETag ?? `${head.ContentLength}-${head.LastModified?.toISOString()}`, size: head.ContentLength };
     } catch (err) {
-      throw new SourceError(s3Reason(err, bucket));
+      throw new SourceError(s3Reason(err, bucket), s3Missing(err));
     }
   }
 
@@ -131,7 +141,7 @@ export class HttpsSource implements Source {
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw new SourceError(`the server answered ${res.status} ${res.statusText}`);
+      throw new SourceError(`the server answered ${res.status} ${res.statusText}`, res.status === 404);
     }
     return res;
   }
@@ -163,7 +173,7 @@ export class FileSource implements Source {
   async identify(url: string): Promise<Identity> {
     const path = FileSource.path(url);
     const info = await stat(path).catch(() => undefined);
-    if (!info) throw new SourceError(`there is no file or folder at ${path}`);
+    if (!info) throw new SourceError(`there is no file or folder at ${path}`, true);
     return { version: `${info.size}-${info.mtimeMs}-${info.ino}`, size: info.size };
   }
 

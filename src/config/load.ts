@@ -32,6 +32,8 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['BERTH_HEALTH_CHECK_INTERVAL_MS', 'healthCheckIntervalMs', 'int'],
   ['BERTH_STARTUP_HEALTH_CHECK_TIMEOUT_MS', 'startupHealthCheckTimeoutMs', 'int'],
   ['BERTH_INSTANCE_STOP_GRACE_MS', 'instanceStopGraceMs', 'int'],
+  ['BERTH_MULTI_MODEL_MEMORY_BUDGET_BYTES', 'multiModelMemoryBudgetBytes', 'int'],
+  ['BERTH_MULTI_MODEL_DISK_BUDGET_BYTES', 'multiModelDiskBudgetBytes', 'int'],
 ];
 
 function fromEnv(env: Readonly<Record<string, string | undefined>>): Record<string, unknown> {

@@ -45,11 +45,27 @@ export const configSchema = z.strictObject({
   artifactMaxDownloadBytes: z.number().int().min(1),
   artifactMaxUnpackedBytes: z.number().int().min(1),
   artifactMaxFiles: z.number().int().min(1),
+  /**
+   * Multi-model endpoints (container-contracts.md §3). Memory each instance may fill with loaded
+   * models; unset, it is multiModelMemoryFraction of the instance type's memory.
+   */
+  multiModelMemoryBudgetBytes: z.number().int().min(1).optional(),
+  multiModelMemoryFraction: z.number().gt(0).max(1),
+  /** Unpacked models kept on disk per variant; least recently used ones not loaded anywhere go first. */
+  multiModelDiskBudgetBytes: z.number().int().min(1),
+  /** How long a first call waits for its model before ModelNotReadyException (loading goes on). */
+  multiModelLoadWaitMs: z.number().int().min(0),
+  /** How long downloading and loading one model may take in all (SageMaker: 360 s). */
+  multiModelLoadTimeoutMs: z.number().int().min(1),
+  /** A model's ETag is checked again when its last check is older than this; 0 checks on every call. */
+  multiModelRevalidateMs: z.number().int().min(0),
+  /** In-flight requests per loaded copy above which a model is loaded on one more instance. */
+  multiModelReplicaOutstanding: z.number().int().min(1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
-export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint' | 's3ForcePathStyle' | 'httpsCaFile'> & { images: Record<string, never> } = {
+export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint' | 's3ForcePathStyle' | 'httpsCaFile' | 'multiModelMemoryBudgetBytes'> & { images: Record<string, never> } = {
   port: 8080,
   host: '127.0.0.1',
   dataDir: '.berth',
@@ -68,4 +84,10 @@ export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint
   artifactMaxDownloadBytes: 50 * 2 ** 30,
   artifactMaxUnpackedBytes: 100 * 2 ** 30,
   artifactMaxFiles: 100_000,
+  multiModelMemoryFraction: 0.8,
+  multiModelDiskBudgetBytes: 30 * 2 ** 30,
+  multiModelLoadWaitMs: 60_000,
+  multiModelLoadTimeoutMs: 360_000,
+  multiModelRevalidateMs: 1_000,
+  multiModelReplicaOutstanding: 4,
 };

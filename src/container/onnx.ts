@@ -64,6 +64,12 @@ export class OnnxRuntime implements Runtime {
     });
   }
 
+  async unload(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    await session?.release();
+  }
+
   async invoke(input: InvocationInput): Promise<InvocationOutput> {
     const session = this.session;
     if (!session) throw new InvocationError(503, 'the model is not loaded');

@@ -28,4 +28,6 @@ export interface Runtime {
   /** Loads the model; a rejection is a reason the container cannot serve (it exits with it). */
   load(modelDir: string): Promise<void>;
   invoke(input: InvocationInput): Promise<InvocationOutput>;
+  /** Frees what `load` took (a multi-model container unloads models it was told to). */
+  unload?(): Promise<void>;
 }

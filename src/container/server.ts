@@ -1,13 +1,19 @@
 // SageMaker's container contract over node:http: GET /ping answers 200 only once the model is loaded,
 // POST /invocations hands the body to the runtime. Anything a runtime throws becomes a status and a
-// plain-text message, which berth returns to the caller as ModelError.
+// plain-text message, which berth returns to the caller as ModelError. A multi-model container
+// serves /models instead (models.ts) and is healthy from the start, since it begins empty.
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { ModelTable } from './models.js';
+import type { ManagementAnswer } from './models.js';
 import { InvocationError } from './runtime.js';
 import type { Runtime } from './runtime.js';
 
 export interface ContainerServerOptions {
-  readonly runtime: Runtime;
+  /** Single-model: the runtime behind /invocations. */
+  readonly runtime?: Runtime;
+  /** Multi-model (SAGEMAKER_MULTI_MODEL=true): a fresh runtime for each model loaded through /models. */
+  readonly newRuntime?: () => Runtime;
   /** Largest request body read, in bytes. */
   readonly maxBodyBytes: number;
 }
@@ -41,29 +47,72 @@ function send(res: ServerResponse, status: number, body: Buffer | string, conten
 }
 
 export function createContainerServer(o: ContainerServerOptions): ContainerServer {
-  let loaded = false;
+  const models = o.newRuntime ? new ModelTable(o.newRuntime) : undefined;
+  let loaded = models !== undefined;
   const server = createServer((req, res) => {
-    if (req.url === '/ping' && req.method === 'GET') {
+    const url = req.url ?? '';
+    if (url === '/ping' && req.method === 'GET') {
       res.writeHead(loaded ? 200 : 503, { 'content-length': 0 });
       res.end();
       return;
     }
-    if (req.url === '/invocations' && req.method === 'POST') {
-      void invoke(o, req, res, loaded);
+    if (url === '/invocations' && req.method === 'POST' && o.runtime) {
+      void invoke(o, req, res, loaded ? o.runtime : undefined);
       return;
     }
-    send(res, 404, `No route for ${req.method ?? ''} ${req.url ?? ''}; this container serves GET /ping and POST /invocations.`, 'text/plain');
+    if (models && (url === '/models' || url.startsWith('/models/') || url.startsWith('/models?'))) {
+      void manage(models, o, req, res);
+      return;
+    }
+    const routes = models ? 'GET /ping, POST|GET /models, GET|DELETE /models/{name} and POST /models/{name}/invoke' : 'GET /ping and POST /invocations';
+    send(res, 404, `No route for ${req.method ?? ''} ${url}; this container serves ${routes}.`, 'text/plain');
   });
   server.keepAliveTimeout = 65_000;
   return { server, markLoaded: () => { loaded = true; } };
 }
 
-async function invoke(o: ContainerServerOptions, req: IncomingMessage, res: ServerResponse, loaded: boolean): Promise<void> {
+function answer(res: ServerResponse, a: ManagementAnswer): void {
+  send(res, a.status, JSON.stringify(a.body), 'application/json');
+}
+
+async function manage(models: ModelTable, o: ContainerServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://container');
+  const parts = url.pathname.split('/').slice(2).map((p) => decodeURIComponent(p));
+  const [name, action] = parts;
   try {
-    if (!loaded) throw new InvocationError(503, 'The model is still loading.');
+    if (parts.length === 0 || (parts.length === 1 && name === '')) {
+      if (req.method === 'GET') return answer(res, models.list(url.searchParams.get('limit'), url.searchParams.get('next_page_token')));
+      if (req.method === 'POST') {
+        const body = await readBody(req, 64 * 1024);
+        let request: unknown;
+        try {
+          request = body.length ? JSON.parse(body.toString('utf8')) : Object.fromEntries(url.searchParams);
+        } catch {
+          request = undefined;
+        }
+        return answer(res, await models.load(request));
+      }
+    } else if (name !== undefined && parts.length === 1) {
+      if (req.method === 'GET') return answer(res, models.describe(name));
+      if (req.method === 'DELETE') return answer(res, await models.unload(name));
+    } else if (name !== undefined && action === 'invoke' && parts.length === 2 && req.method === 'POST') {
+      const runtime = models.get(name);
+      if (!runtime) return answer(res, models.notLoaded(name));
+      return await invoke(o, req, res, runtime);
+    }
+    answer(res, { status: 405, body: { code: 405, type: 'MethodNotAllowedException', message: `${req.method ?? ''} ${url.pathname} is not part of the multi-model API.` } });
+  } catch (err) {
+    const status = err instanceof InvocationError ? err.status : 500;
+    if (!res.headersSent) answer(res, { status, body: { code: status, type: 'InternalServerException', message: (err as Error).message } });
+  }
+}
+
+async function invoke(o: ContainerServerOptions, req: IncomingMessage, res: ServerResponse, runtime: Runtime | undefined): Promise<void> {
+  try {
+    if (!runtime) throw new InvocationError(503, 'The model is still loading.');
     const body = await readBody(req, o.maxBodyBytes);
     const accept = req.headers['accept'];
-    const out = await o.runtime.invoke({ body, contentType: req.headers['content-type'], accept, headers: req.headers });
+    const out = await runtime.invoke({ body, contentType: req.headers['content-type'], accept, headers: req.headers });
     send(res, out.status ?? 200, out.body, out.contentType, out.headers);
   } catch (err) {
     const status = err instanceof InvocationError ? err.status : 500;

@@ -20,8 +20,16 @@ export class PlanError extends Error {
  */
 export type InvocationMode = 'single' | 'serial' | 'direct';
 
+/** A multi-model container: TargetModels are relative to `prefix` and loaded on first use. */
+export interface MultiModelPlan {
+  readonly prefix: string;
+  readonly cacheEnabled: boolean;
+  readonly instanceType?: string | undefined;
+}
+
 export interface VariantPlan {
   readonly variant: ProductionVariant;
+  readonly multiModel?: MultiModelPlan | undefined;
   readonly model: ModelDoc;
   readonly instance: Omit<InstanceSpec, 'endpointName'>;
   readonly mode: InvocationMode;
@@ -75,7 +83,12 @@ async function planContainer(
   }
   let modelDir: string | undefined;
   const source = modelSource(container);
-  if (source) {
+  const multiModel = container.Mode === 'MultiModel';
+  if (multiModel && !source) {
+    throw new PlanError(`Model ${modelName} is in MultiModel mode without ModelDataUrl; set ModelDataUrl to the S3 prefix that holds the models' .tar.gz files.`);
+  }
+  // A multi-model container starts empty: its models are fetched when first invoked.
+  if (source && !multiModel) {
     const timeoutMs = (variant.ModelDataDownloadTimeoutInSeconds ?? 0) * 1000 || DEFAULT_DOWNLOAD_TIMEOUT_MS;
     try {
       modelDir = await ctx.artifacts.materialize(source, { timeoutMs, container: name });
@@ -92,6 +105,7 @@ async function planContainer(
     BERTH_VARIANT_NAME: variant.VariantName,
     BERTH_CONTAINER_HOSTNAME: name,
   };
+  if (multiModel) env['SAGEMAKER_MULTI_MODEL'] = 'true';
   const digest = createHash('sha256').update(JSON.stringify(resolved.command)).digest('hex');
   const ref = parseImage(container.Image);
   const repository = ref.registry ? `${ref.registry}/${ref.repository}` : ref.repository;
@@ -116,8 +130,13 @@ export async function planVariant(spec: DeploymentSpec, variantName: string, ctx
   const names = hostnames(model);
   const planned = await Promise.all(containers.map((c, i) => planContainer(c, names[i] as string, modelName, variant, ctx, endpointName)));
   const mode: InvocationMode = containers.length === 1 ? 'single' : model.InferenceExecutionConfig?.Mode === 'Direct' ? 'direct' : 'serial';
+  const first = containers[0];
+  const prefix = first ? modelSource(first)?.url : undefined;
   return {
     variant,
+    multiModel: first?.Mode === 'MultiModel' && prefix !== undefined
+      ? { prefix, cacheEnabled: first.MultiModelConfig?.ModelCacheSetting !== 'Disabled', instanceType: variant.InstanceType }
+      : undefined,
     model,
     instance: { variantName, containers: planned.map((p) => p.spec) },
     mode,

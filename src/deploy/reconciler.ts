@@ -9,7 +9,7 @@ import type {
 import type { FleetProvider, ImageTable, Instance } from '../fleet/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { planVariant } from './plan.js';
-import type { InvocationMode, VariantPlan } from './plan.js';
+import type { InvocationMode, MultiModelPlan, VariantPlan } from './plan.js';
 
 /** What the data plane needs to route an endpoint (the router implements the publisher). */
 export interface FleetRoute {
@@ -19,6 +19,7 @@ export interface FleetRoute {
     readonly weight: number;
     readonly mode: InvocationMode;
     readonly instances: readonly Instance[];
+    readonly multiModel?: MultiModelPlan | undefined;
   }[];
 }
 
@@ -420,7 +421,9 @@ export class Reconciler {
     if (!rt) return;
     this.o.routes.publish(rt.name, {
       status: rt.status,
-      variants: (rt.fleet?.variants ?? []).map((vf) => ({ name: vf.name, weight: vf.weight, mode: vf.plan.mode, instances: [...vf.instances] })),
+      variants: (rt.fleet?.variants ?? []).map((vf) => ({
+        name: vf.name, weight: vf.weight, mode: vf.plan.mode, instances: [...vf.instances], multiModel: vf.plan.multiModel,
+      })),
     });
   }
 

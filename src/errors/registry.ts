@@ -42,7 +42,7 @@ export const ERRORS = {
   },
   ValidationError: {
     status: 400, fault: 'client', retryable: false, api: 'runtime',
-    when: 'An invocation names an unknown endpoint or variant, the endpoint is not in service, or the body is too large.',
+    when: 'An invocation names an unknown endpoint or variant, the endpoint is not in service, the body is too large, or TargetModel is missing, not allowed, or names no object under the multi-model prefix.',
   },
   ModelError: {
     status: 424, fault: 'client', retryable: false, api: 'runtime',
@@ -51,6 +51,14 @@ export const ERRORS = {
   ServiceUnavailable: {
     status: 503, fault: 'server', retryable: true, api: 'runtime',
     when: 'The endpoint is in service but none of its instances is ready (for example while a crashed instance is replaced).',
+  },
+  ModelNotReadyException: {
+    status: 429, fault: 'client', retryable: true, api: 'runtime',
+    when: 'A multi-model endpoint is still downloading or loading the TargetModel after the wait berth allows a first call (multiModelLoadWaitMs, 60 s as on SageMaker); loading goes on, so retry.',
+  },
+  InternalDependencyException: {
+    status: 530, fault: 'server', retryable: true, api: 'runtime',
+    when: "A multi-model endpoint could not reach the store holding its models (S3 or the model data URL's server) to find or fetch the TargetModel.",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

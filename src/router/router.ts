@@ -3,6 +3,8 @@
 // keep-alive pool, and maps the container's answer to SageMaker's response or error.
 import { BerthError } from '../errors/index.js';
 import type { ContainerHandle, Instance } from '../fleet/index.js';
+import { ModelLoadError } from '../multimodel/index.js';
+import type { ModelHost, ModelLease, MultiModelSpec } from '../multimodel/index.js';
 import type { Metrics } from '../telemetry/index.js';
 
 /**
@@ -18,6 +20,8 @@ export interface VariantRoute {
   readonly mode: InvocationMode;
   /** Every instance the variant has; only `ready` ones receive traffic. */
   readonly instances: readonly Instance[];
+  /** Set for a multi-model variant: invocations name a TargetModel under this prefix. */
+  readonly multiModel?: MultiModelSpec | undefined;
 }
 
 export interface EndpointRoute {
@@ -40,6 +44,8 @@ export interface InvocationRequest {
   readonly inferenceId?: string | undefined;
   /** Region of the caller's SigV4 scope, for the LogStreamArn in errors. */
   readonly region: string;
+  /** The request's id, which some of SageMaker's messages quote. */
+  readonly requestId?: string | undefined;
 }
 
 export interface InvocationResponse {
@@ -59,6 +65,14 @@ export interface RouterOptions {
   /** Largest response body accepted from a container (the same 6 MB SageMaker allows). */
   readonly maxResponseBytes: number;
   readonly random?: () => number;
+  /** Multi-model placement and loading; without it multi-model variants cannot be invoked. */
+  readonly models?: ModelHost | undefined;
+}
+
+/** Where one call goes inside an instance: a container and the path to post to. */
+interface CallTarget {
+  readonly container: ContainerHandle;
+  readonly path: string;
 }
 
 const SERVING = new Set(['InService', 'Updating', 'RollingBack']);
@@ -76,8 +90,12 @@ export class Router {
 
   /** Replaces what the router knows of an endpoint; `undefined` forgets it. Names are case-sensitive. */
   publish(endpointName: string, route: EndpointRoute | undefined): void {
-    if (route) this.routes.set(endpointName, route);
-    else this.routes.delete(endpointName);
+    if (route) {
+      this.routes.set(endpointName, route);
+    } else {
+      this.routes.delete(endpointName);
+      this.options.models?.forget(endpointName);
+    }
   }
 
   route(endpointName: string): EndpointRoute | undefined {
@@ -91,10 +109,11 @@ export class Router {
     if (!SERVING.has(route.status)) {
       throw new BerthError('ValidationError', notServingMessage(req.endpointName, account, route.status));
     }
+    const variant = this.pickVariant(route, req);
+    if (variant.multiModel) return this.invokeMultiModel(variant, variant.multiModel, req);
     if (req.targetModel !== undefined) {
       throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-model endpoint and does not support target model header.`);
     }
-    const variant = this.pickVariant(route, req);
     if (variant.mode !== 'direct' && req.targetContainerHostname !== undefined) {
       throw new BerthError('ValidationError', `Endpoint ${req.endpointName} is not a multi-container endpoint in Direct mode (InferenceExecutionConfig Mode Direct) and does not support the target container hostname header.`);
     }
@@ -123,6 +142,46 @@ export class Router {
     }
   }
 
+  /**
+   * A multi-model variant: the model host picks an instance that has TargetModel loaded (loading it
+   * first if none has), and the call goes to the container's /models/{name}/invoke.
+   */
+  private async invokeMultiModel(variant: VariantRoute, spec: MultiModelSpec, req: InvocationRequest): Promise<InvocationResponse> {
+    if (req.targetModel === undefined) {
+      throw new BerthError('ValidationError', `Request ${req.requestId ?? ''} is missing a target model header. Endpoint ${req.endpointName} is a multi-model endpoint: set TargetModel to the model's path under its model data prefix (for example model-a.tar.gz).`);
+    }
+    const models = this.options.models;
+    if (!models) throw new BerthError('InternalFailure', 'This berth has no multi-model host.');
+    // A model the container lost (it restarted) or an instance that went away is retried once
+    // elsewhere: the call never reached a model, so sending it again is safe.
+    for (let attempt = 0; ; attempt++) {
+      let lease: ModelLease;
+      try {
+        lease = await models.acquire({ endpointName: req.endpointName, variantName: variant.name, spec, instances: variant.instances, targetModel: req.targetModel });
+      } catch (err) {
+        if (err instanceof ModelLoadError) {
+          const failed = this.modelError(err.status, err.text, err.container, err.instance, variant, req);
+          this.countFailure(failed, { EndpointName: req.endpointName, VariantName: variant.name });
+          throw failed;
+        }
+        throw err;
+      }
+      try {
+        return await this.forward(lease.instance, variant, req, { container: lease.container, path: `/models/${encodeURIComponent(lease.name)}/invoke` });
+      } catch (err) {
+        const notLoaded = err instanceof BerthError && err.members['OriginalStatusCode'] === 404 && String(err.members['OriginalMessage']).includes('ModelNotFoundException');
+        if ((err instanceof NotDelivered || notLoaded) && attempt < 2) {
+          lease.lost();
+          continue;
+        }
+        if (err instanceof NotDelivered) throw new BerthError('ServiceUnavailable', `The instance holding model ${req.targetModel} is being replaced. Retry shortly.`);
+        throw err;
+      } finally {
+        lease.release();
+      }
+    }
+  }
+
   private pickVariant(route: EndpointRoute, req: InvocationRequest): VariantRoute {
     if (req.targetVariant !== undefined) {
       const v = route.variants.find((x) => x.name === req.targetVariant);
@@ -146,7 +205,7 @@ export class Router {
     return last;
   }
 
-  private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest): Promise<InvocationResponse> {
+  private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest, target?: CallTarget): Promise<InvocationResponse> {
     const deadline = Date.now() + this.options.invocationTimeoutMs;
     const started = process.hrtime.bigint();
     const timing = { modelNs: 0n };
@@ -160,10 +219,13 @@ export class Router {
       if (variant.mode === 'serial') {
         result = await this.pipeline(instance, variant, req, deadline, timing);
       } else {
-        const container = variant.mode === 'direct'
-          ? (instance.containers.find((c) => c.name === req.targetContainerHostname) as ContainerHandle)
-          : (instance.containers[0] as ContainerHandle);
-        const out = await this.call(container, req.body, req.contentType, req.accept, req, deadline, instance, variant, true, timing);
+        const call = target ?? {
+          container: variant.mode === 'direct'
+            ? (instance.containers.find((c) => c.name === req.targetContainerHostname) as ContainerHandle)
+            : (instance.containers[0] as ContainerHandle),
+          path: '/invocations',
+        };
+        const out = await this.call(call, req.body, req.contentType, req.accept, req, deadline, instance, variant, true, timing);
         result = { body: out.body, contentType: out.contentType, customAttributes: out.customAttributes, invokedVariant: variant.name };
       }
       if (metrics) {
@@ -174,15 +236,19 @@ export class Router {
       }
       return result;
     } catch (err) {
-      if (metrics && !(err instanceof NotDelivered)) {
-        metrics.increment('Invocations', labels);
-        const status = err instanceof BerthError ? Number(err.members['OriginalStatusCode'] ?? err.status) : 500;
-        metrics.increment(status >= 400 && status < 500 ? 'Invocation4XXErrors' : 'Invocation5XXErrors', labels);
-      }
+      if (!(err instanceof NotDelivered)) this.countFailure(err, labels);
       throw err;
     } finally {
       instance.outstanding -= 1;
     }
+  }
+
+  private countFailure(err: unknown, labels: Record<string, string>): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    metrics.increment('Invocations', labels);
+    const status = err instanceof BerthError ? Number(err.members['OriginalStatusCode'] ?? err.status) : 500;
+    metrics.increment(status >= 400 && status < 500 ? 'Invocation4XXErrors' : 'Invocation5XXErrors', labels);
   }
 
   /**
@@ -196,7 +262,7 @@ export class Router {
     const limit = this.options.maxPipelinePayloadBytes ?? 5 * 1024 * 1024;
     const last = instance.containers.length - 1;
     for (const [i, container] of instance.containers.entries()) {
-      const out = await this.call(container, body, contentType, i === last ? req.accept : undefined, req, deadline, instance, variant, i === 0, timing);
+      const out = await this.call({ container, path: '/invocations' }, body, contentType, i === last ? req.accept : undefined, req, deadline, instance, variant, i === 0, timing);
       if (i < last && out.body.length > limit) {
         throw this.modelError(500, `the answer of container ${container.name} is ${out.body.length} bytes, more than the ${limit} bytes one container of an inference pipeline may pass to the next`, container.name, instance, variant, req);
       }
@@ -209,19 +275,19 @@ export class Router {
 
   /** One request to one container; a 4xx/5xx answer or a transport failure becomes ModelError. */
   private async call(
-    container: ContainerHandle, body: Buffer, contentType: string | undefined, accept: string | undefined,
+    target: CallTarget, body: Buffer, contentType: string | undefined, accept: string | undefined,
     req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean, timing: { modelNs: bigint },
   ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {
     const sent = process.hrtime.bigint();
     try {
-      return await this.callOnce(container, body, contentType, accept, req, deadline, instance, variant, retryable);
+      return await this.callOnce(target, body, contentType, accept, req, deadline, instance, variant, retryable);
     } finally {
       timing.modelNs += process.hrtime.bigint() - sent;
     }
   }
 
   private async callOnce(
-    container: ContainerHandle, body: Buffer, contentType: string | undefined, accept: string | undefined,
+    { container, path }: CallTarget, body: Buffer, contentType: string | undefined, accept: string | undefined,
     req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean,
   ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {
     // Only what the caller sent: a missing Content-Type means something to some containers
@@ -231,11 +297,13 @@ export class Router {
     if (accept !== undefined) headers['accept'] = accept;
     if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
     if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
+    // Multi-model containers receive TargetModel "for logging" (the model is named by the path).
+    if (req.targetModel !== undefined) headers['x-amzn-sagemaker-target-model'] = req.targetModel;
     const timeoutMs = Math.max(1, deadline - Date.now());
     let res;
     try {
       res = await container.dispatcher.request({
-        path: '/invocations',
+        path,
         method: 'POST',
         headers,
         body,

@@ -1,6 +1,7 @@
 // SageMaker's endpoint metrics under their own names (Invocations, Invocation4XXErrors,
-// Invocation5XXErrors, ModelLatency, OverheadLatency — namespace AWS/SageMaker), with its dimensions
-// as labels, in Prometheus' text format. Latencies are microseconds, as SageMaker reports them.
+// Invocation5XXErrors, ModelLatency, OverheadLatency, and the multi-model ones — namespace
+// AWS/SageMaker), with its dimensions as labels, in Prometheus' text format. Latencies are
+// microseconds, as SageMaker reports them.
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -11,12 +12,19 @@ interface Series {
   count: number;
 }
 
-const HELP: Readonly<Record<string, [type: 'counter' | 'summary', help: string]>> = {
+const HELP: Readonly<Record<string, [type: 'counter' | 'summary' | 'gauge', help: string]>> = {
   Invocations: ['counter', 'InvokeEndpoint requests sent to a model (SageMaker AWS/SageMaker Invocations).'],
   Invocation4XXErrors: ['counter', 'Invocations the model answered with a 4xx status.'],
   Invocation5XXErrors: ['counter', 'Invocations the model answered with a 5xx status, or that failed in berth.'],
   ModelLatency: ['summary', 'Microseconds the container(s) took to answer.'],
   OverheadLatency: ['summary', 'Microseconds berth added to the model latency.'],
+  ModelCacheHit: ['summary', 'Multi-model invocations whose model was loaded already: sum = hits, count = invocations (SageMaker reports the Average).'],
+  ModelLoadingWaitTime: ['summary', 'Microseconds a multi-model invocation waited for its model to be downloaded and loaded.'],
+  ModelDownloadingTime: ['summary', 'Microseconds spent downloading and unpacking a model of a multi-model endpoint.'],
+  ModelLoadingTime: ['summary', "Microseconds the container's load call (POST /models) took."],
+  ModelUnloadingTime: ['summary', "Microseconds the container's unload call (DELETE /models/{name}) took."],
+  LoadedModelCount: ['gauge', 'Models loaded in the containers of a multi-model variant, all instances together.'],
+  LoadedModelBytes: ['gauge', "Memory held by a multi-model variant's loaded models, all instances together (berth's own)."],
 };
 
 export type MetricName = keyof typeof HELP;
@@ -51,6 +59,10 @@ export class Metrics {
     this.get(name, labels).value += by;
   }
 
+  set(name: MetricName, labels: Labels, value: number): void {
+    this.get(name, labels).value = value;
+  }
+
   observe(name: MetricName, labels: Labels, value: number): void {
     const s = this.get(name, labels);
     s.sum += value;
@@ -66,7 +78,7 @@ export class Metrics {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const s of byLabels.values()) {
         const l = Object.entries(s.labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',');
-        if (type === 'counter') lines.push(`${name}{${l}} ${s.value}`);
+        if (type !== 'summary') lines.push(`${name}{${l}} ${s.value}`);
         else lines.push(`${name}_sum{${l}} ${s.sum}`, `${name}_count{${l}} ${s.count}`);
       }
     }

@@ -31,7 +31,7 @@ function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-export function invocationFromHeaders(headers: IncomingHttpHeaders, endpointName: string, body: Buffer, region: string): InvocationRequest {
+export function invocationFromHeaders(headers: IncomingHttpHeaders, endpointName: string, body: Buffer, region: string, requestId?: string): InvocationRequest {
   const problems: string[] = [];
   const check = (value: string, member: string, max: number, pattern: RegExp, awsPattern: string, min = 0) => {
     if (value.length > max) problems.push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${max}`);
@@ -60,5 +60,6 @@ export function invocationFromHeaders(headers: IncomingHttpHeaders, endpointName
     targetContainerHostname: values['targetContainerHostname'],
     inferenceId: values['inferenceId'],
     region,
+    requestId,
   };
 }

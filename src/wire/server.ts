@@ -18,6 +18,8 @@ export interface WireOptions {
   readonly control: ControlPlane;
   readonly router: Router;
   readonly logs: (endpointName: string, lines: number) => Promise<string>;
+  /** The models each instance of a multi-model endpoint holds, as JSON. */
+  readonly models: (endpointName: string) => unknown;
   /** SageMaker's endpoint metrics in Prometheus' text format. */
   readonly metrics: () => string;
   readonly logger: Logger;
@@ -30,6 +32,7 @@ export interface WireOptions {
 const CONTROL_BODY_LIMIT = 16 * 1024 * 1024;
 const INVOCATION_PATH = /^\/endpoints\/([^/]+)\/(invocations|async-invocations|invocations-response-stream)$/;
 const LOGS_PATH = /^\/_berth\/endpoints\/([^/]+)\/logs$/;
+const MODELS_PATH = /^\/_berth\/endpoints\/([^/]+)\/models$/;
 
 export function createWireServer(o: WireOptions): Server {
   const server = createServer((req, res) => {
@@ -73,6 +76,10 @@ async function handle(o: WireOptions, req: IncomingMessage, res: ServerResponse,
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-amzn-requestid': requestId });
     res.end(text);
     return;
+  }
+  const models = MODELS_PATH.exec(path);
+  if (models && req.method === 'GET') {
+    return sendJson(res, 200, { instances: o.models(decodeURIComponent(models[1] as string)) }, requestId, 'rest-json');
   }
   if (req.method === 'POST' && path === '/') {
     return refuse(req, res, requestId, 'json', new BerthError('UnknownOperationException', 'The request has no X-Amz-Target header; SageMaker API calls name their operation there (for example SageMaker.DescribeEndpoint).'));
@@ -141,7 +148,7 @@ async function runtime(o: WireOptions, req: IncomingMessage, res: ServerResponse
     throw err;
   }
   try {
-    const invocation = invocationFromHeaders(req.headers, endpointName, body, regionFromAuthorization(req.headers) ?? o.region);
+    const invocation = invocationFromHeaders(req.headers, endpointName, body, regionFromAuthorization(req.headers) ?? o.region, requestId);
     const out = await o.router.invoke(invocation);
     const headers: Record<string, string | number> = {
       'content-type': out.contentType ?? 'application/octet-stream',

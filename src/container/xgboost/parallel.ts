@@ -18,10 +18,17 @@ export class ParallelModel {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
-  constructor(bytes: Uint8Array, threads = availableParallelism()) {
+  constructor(private readonly bytes: Uint8Array, private readonly threads = availableParallelism()) {
     this.compiled = compile(readModel(bytes));
-    for (let i = 1; i < threads; i++) {
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { bytes } });
+  }
+
+  /**
+   * Workers start with the first batch large enough to split, not with the model: a multi-model
+   * container holds hundreds of models, most of which only ever see small requests.
+   */
+  private startWorkers(): void {
+    for (let i = 1; i < this.threads; i++) {
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { bytes: this.bytes } });
       w.unref();
       w.on('message', (m: { id: number; out?: Float32Array; error?: string }) => {
         const p = this.pending.get(m.id);
@@ -39,8 +46,9 @@ export class ParallelModel {
   }
 
   async predict(x: Matrix): Promise<Float32Array> {
+    if (x.rows < PARALLEL_MIN_ROWS || this.threads <= 1) return this.compiled.predict(x);
+    if (this.workers.length === 0) this.startWorkers();
     const parts = this.workers.length + 1;
-    if (x.rows < PARALLEL_MIN_ROWS || parts === 1) return this.compiled.predict(x);
     const per = Math.ceil(x.rows / parts);
     const jobs: Promise<Float32Array>[] = this.workers.map((w, i) => {
       const start = (i + 1) * per;

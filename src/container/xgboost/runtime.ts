@@ -22,6 +22,11 @@ export interface XgboostOptions {
   readonly program?: string | undefined;
   /** Threads for large batches (this one included). */
   readonly threads: number;
+  /**
+   * Served as one model of a multi-model container: the answers of SageMaker's XGBoost MME handler
+   * (container-contracts.md §5.8), which differ from the single-model server's.
+   */
+  readonly multiModel?: boolean;
 }
 
 const CSV = 'text/csv';
@@ -65,6 +70,11 @@ export class XgboostRuntime implements Runtime {
         throw new Error(`Model ${f} cannot be loaded: ${(err as Error).message}`, { cause: err });
       }
     }
+  }
+
+  async unload(): Promise<void> {
+    await Promise.all(this.models.map((m) => m.close()));
+    this.models = [];
   }
 
   async invoke(input: InvocationInput): Promise<InvocationOutput> {
@@ -124,6 +134,9 @@ export class XgboostRuntime implements Runtime {
   private accept(accept: string | undefined): string {
     const t = mediaType(accept);
     const chosen = t === '' || t === '*/*' ? mediaType(this.o.defaultAccept) : t;
+    if (this.o.multiModel && chosen !== 'application/json' && chosen !== CSV) {
+      throw new InvocationError(415, `Accept type ${accept ?? ''} is not supported. Please use supported accept types: [application/json, text/csv].`);
+    }
     if (!ACCEPTS.includes(chosen)) {
       throw new InvocationError(406, `Accept type ${accept ?? ''} is not supported. Please use supported accept types: [${ACCEPTS.join(', ')}].`);
     }
@@ -131,6 +144,14 @@ export class XgboostRuntime implements Runtime {
   }
 
   private encode(predictions: Prediction[], accept: string): InvocationOutput {
+    if (this.o.multiModel) {
+      // SageMaker's MME handler: JSON is a bare list, and CSV one comma-joined line (rows of a
+      // multi-class answer go on lines of their own, where SageMaker's would print arrays).
+      if (accept === 'application/json') return { body: JSON.stringify(predictions), contentType: accept };
+      const line = (p: Prediction) => (Array.isArray(p) ? p.map(f32String).join(',') : f32String(p));
+      const multi = predictions.some(Array.isArray);
+      return { body: multi ? predictions.map(line).join('\n') : predictions.map(line).join(','), contentType: CSV };
+    }
     if (this.o.inferenceOutput !== undefined) return this.selectable(predictions, accept);
     switch (accept) {
       case 'application/json':
