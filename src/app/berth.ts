@@ -22,13 +22,15 @@ import { createWireServer } from '../wire/index.js';
  */
 const MODEL_SERVER = fileURLToPath(new URL('../container/main.js', import.meta.url));
 const BUILTIN_IMAGES = {
-  'berth/onnx': { command: [process.execPath, MODEL_SERVER, '--runtime', 'onnx'] },
-  'berth/node': { command: [process.execPath, MODEL_SERVER, '--runtime', 'node'] },
-  'berth/xgboost': { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },
+  'berth/onnx': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'onnx'] },
+  'berth/node': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'node'] },
+  'berth/xgboost': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
+  // Any of the above, chosen per model folder (a multi-model endpoint can mix them).
+  'berth/model-server': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'auto'] },
   // SageMaker's XGBoost images in any region or account: the built-in algorithm's current
   // repository and the older `xgboost` one.
-  'sagemaker-xgboost': { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },
-  xgboost: { command: [process.execPath, MODEL_SERVER, '--runtime', 'xgboost'] },
+  'sagemaker-xgboost': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
+  xgboost: { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
 } as const;
 
 export interface BerthOptions {

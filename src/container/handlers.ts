@@ -3,6 +3,7 @@
 // `modelFn(modelDir, context)` and any of `inputFn(body, contentType, context)`,
 // `predictFn(input, model, context)`, `outputFn(prediction, accept, context)`, or instead of those
 // three `transformFn(model, body, contentType, accept, context)`.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -127,7 +128,8 @@ export class HandlerRuntime implements Runtime {
    */
   private async compile(codeDir: string, entry: string): Promise<string> {
     const ts = await import('typescript');
-    const out = join(this.options.workDir, 'code');
+    // One folder per model folder: a multi-model container compiles many models' handlers.
+    const out = join(this.options.workDir, createHash('sha256').update(this.modelDir).digest('hex').slice(0, 16), 'code');
     await mkdir(out, { recursive: true });
     await cp(codeDir, out, { recursive: true, dereference: true });
     const files = await readdir(codeDir, { recursive: true });

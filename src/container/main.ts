@@ -6,13 +6,14 @@ import type { Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AutoRuntime } from './auto.js';
 import { HandlerRuntime } from './handlers.js';
-import { OnnxRuntime } from './onnx.js';
+import { OnnxRuntime, warmUpOnnxRuntime } from './onnx.js';
 import { XgboostRuntime } from './xgboost/runtime.js';
 import type { Runtime } from './runtime.js';
 import { createContainerServer } from './server.js';
 
-export const RUNTIMES = ['onnx', 'node', 'xgboost'] as const;
+export const RUNTIMES = ['onnx', 'node', 'xgboost', 'auto'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /* eslint-disable no-restricted-properties -- a container's configuration is its environment */
@@ -26,6 +27,7 @@ function modelDir(): string {
 const multiModel = (env['SAGEMAKER_MULTI_MODEL'] ?? '').toLowerCase() === 'true';
 
 function makeRuntime(name: RuntimeName): Runtime {
+  if (name === 'auto') return new AutoRuntime((kind) => makeRuntime(kind));
   if (name === 'onnx') return new OnnxRuntime({ intraOpThreads: Number(env['BERTH_ONNX_INTRA_OP_THREADS'] ?? 1) || 1 });
   if (name === 'xgboost') {
     return new XgboostRuntime({
@@ -56,6 +58,7 @@ export async function main(argv: string[]): Promise<void> {
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   if (multiModel) {
+    if (name === 'onnx' || name === 'auto') await warmUpOnnxRuntime();
     const { server } = createContainerServer({ newRuntime: () => makeRuntime(name), maxBodyBytes: 64 * 1024 * 1024 });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     console.log(`berth/${name}: multi-model container serving on port ${port}; models load through POST /models`);

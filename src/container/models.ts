@@ -33,6 +33,12 @@ function outOfMemory(err: unknown): boolean {
 
 const PAGE_MAX = 100;
 
+/** Memory use after a full collection when the process runs with --expose-gc (berth starts it so). */
+function memorySample(): NodeJS.MemoryUsage {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage();
+}
+
 export class ModelTable {
   private readonly models = new Map<string, Loaded>();
   private readonly loading = new Set<string>();
@@ -68,6 +74,7 @@ export class ModelTable {
     const info = await stat(url).catch(() => undefined);
     if (!info?.isDirectory()) return failure(404, 'ModelNotFoundException', `Model not found at ${url}: the url must be a folder holding the unpacked model.`);
     const runtime = this.newRuntime();
+    const before = memorySample();
     try {
       await runtime.load(url);
     } catch (err) {
@@ -76,9 +83,17 @@ export class ModelTable {
       console.error(`model ${name} from ${url} failed to load: ${(err as Error).stack ?? String(err)}`);
       return failure(500, 'InternalServerException', `Failed to load model ${name}: ${(err as Error).message}`);
     }
+    const after = memorySample();
+    // What the model holds, measured after a full collection: the live JavaScript heap and external
+    // buffers (WebAssembly memory) it added, plus, for runtimes that allocate natively, the growth
+    // of the resident set outside those. The heap's reserve grows in steps and allocators keep freed
+    // pages, so resident-set growth is counted only where the model really lives there.
+    const js = Math.max(0, after.heapUsed - before.heapUsed) + Math.max(0, after.external - before.external);
+    const native = Math.max(0, (after.rss - after.heapTotal - after.external) - (before.rss - before.heapTotal - before.external));
+    const memoryBytes = js + (runtime.nativeMemory ? native : 0);
     this.models.set(name, { name, url, runtime });
-    console.log(`model ${name} loaded from ${url}`);
-    return { status: 200, body: { status: 'Workers scaled' } };
+    console.log(`model ${name} loaded from ${url} (${memoryBytes} bytes)`);
+    return { status: 200, body: { status: 'Workers scaled', memoryBytes } };
   }
 
   list(limitParam: string | null, tokenParam: string | null): ManagementAnswer {

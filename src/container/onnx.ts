@@ -33,7 +33,21 @@ export interface OnnxOptions {
   readonly intraOpThreads: number;
 }
 
+/** An ONNX graph of one Identity node: the smallest model onnxruntime accepts. */
+const WARM_UP_MODEL = 'CAg6NwoQCgF4EgF5IghJZGVudGl0eRIBd1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=';
+
+/**
+ * Initialises onnxruntime (its environment and allocators, tens of megabytes) before any model
+ * loads, so a multi-model container's memory growth while loading a model is that model's alone.
+ */
+export async function warmUpOnnxRuntime(): Promise<void> {
+  const session = await ort.InferenceSession.create(Buffer.from(WARM_UP_MODEL, 'base64'), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+  await session.run({ x: new ort.Tensor('float32', new Float32Array([1]), [1]) });
+  await session.release();
+}
+
 export class OnnxRuntime implements Runtime {
+  readonly nativeMemory = true;
   private session: ort.InferenceSession | undefined;
   private inputs: InputSpec[] = [];
 

@@ -30,4 +30,9 @@ export interface Runtime {
   invoke(input: InvocationInput): Promise<InvocationOutput>;
   /** Frees what `load` took (a multi-model container unloads models it was told to). */
   unload?(): Promise<void>;
+  /**
+   * Whether a loaded model lives in native memory outside the JavaScript heap (onnxruntime's), so
+   * the resident set's growth is its size; otherwise the live heap and external buffers tell it.
+   */
+  readonly nativeMemory?: boolean;
 }

@@ -166,8 +166,10 @@ export class ModelHost {
     const started = process.hrtime.bigint();
     let im = ready.find((x) => x.models.get(name)?.state === 'loading');
     if (!im) {
-      im = rendezvous(ready.map((x) => ({ id: x.instance.id, x })), r.targetModel)[0]?.x;
-      this.startLoad(v, im, entry, name, r.targetModel);
+      const [first] = rendezvous(ready.map((x) => ({ id: x.instance.id, x })), r.targetModel);
+      const chosen: InstanceModels = first?.x ?? (ready[0] as InstanceModels);
+      this.startLoad(v, chosen, entry, name, r.targetModel);
+      im = chosen;
     }
     const m = im.models.get(name) as HostedModel;
     // A waiting call holds the model like a running one, so a load elsewhere cannot evict it the
@@ -383,8 +385,10 @@ export class ModelHost {
       await this.makeRoom(v, im, estimate, deadline, m);
       const before = await processTreeRss(container.pid);
       const started = process.hrtime.bigint();
+      let loadAnswer = '';
       for (;;) {
         const res = await management(container, 'POST', '/models', { model_name: m.name, url: artifact.dir }, deadline);
+        loadAnswer = res.text;
         if (res.status === 507) {
           // The container ran out of memory: make room by one more model, as SageMaker does.
           const victim = leastRecentlyUsedIdle(im, m);
@@ -398,11 +402,20 @@ export class ModelHost {
       }
       this.observe('ModelLoadingTime', labels, modelLabels, Number((process.hrtime.bigint() - started) / 1000n));
       const after = await processTreeRss(container.pid);
-      // What the container grew by, but never less than the model's files: memory freed by an
-      // earlier unload can be reused and hide what a model holds.
-      m.memoryBytes = Math.max(after - before, artifact.bytes);
+      // The container's own report when it gives one (berth's model server does), else what its
+      // processes grew by; never less than the model's files, since memory an earlier unload freed
+      // can be reused and hide what a model holds.
+      const reported = reportedMemory(loadAnswer);
+      m.memoryBytes = Math.max(reported ?? after - before, artifact.bytes);
       v.costs.set(m.name, m.memoryBytes);
       m.state = 'loaded';
+      // The model turned out bigger than its estimate: others make way now, not at the next load.
+      try {
+        await this.makeRoom(v, im, 0, deadline, m);
+      } catch (err) {
+        await this.unload(v, im, m, true);
+        throw err;
+      }
     });
     this.recordLoaded(v);
     await this.enforceDisk(v);
@@ -417,7 +430,11 @@ export class ModelHost {
         await this.unload(v, im, victim);
         continue;
       }
-      // Everything loaded is serving a call: wait for one to finish rather than evict it.
+      const busy = [...im.models.values()].some((x) => x !== loading && x.state === 'loaded' && x.inUse > 0);
+      if (!busy) {
+        throw new ModelLoadError(507, `Model ${loading.target} needs about ${mb(loading.memoryBytes || need)} of memory, more than the ${mb(v.budgetBytes)} budget of an instance of this endpoint; raise multiModelMemoryBudgetBytes or use a larger InstanceType.`, im.instance, container.name);
+      }
+      // Everything else loaded is serving a call: wait for one to finish rather than evict it.
       const woke = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
         im.released.push(() => {
@@ -429,8 +446,9 @@ export class ModelHost {
     }
   }
 
-  private async unload(v: VariantModels, im: InstanceModels, m: HostedModel): Promise<void> {
-    if (m.state !== 'loaded' || m.inUse > 0) return;
+  /** `force`: even with calls waiting on it (a model that cannot stay, whose load failed). */
+  private async unload(v: VariantModels, im: InstanceModels, m: HostedModel, force = false): Promise<void> {
+    if (m.state !== 'loaded' || (m.inUse > 0 && !force)) return;
     m.state = 'unloading';
     if (im.models.get(m.name) === m) im.models.delete(m.name);
     const labels = { EndpointName: v.endpointName, VariantName: v.variantName };
@@ -551,6 +569,16 @@ function describeUrl(url: string): string {
 
 function mb(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** `memoryBytes` in a load answer: what the container says the model holds. */
+function reportedMemory(text: string): number | undefined {
+  try {
+    const n = (JSON.parse(text) as { memoryBytes?: unknown }).memoryBytes;
+    return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** MMS's error body is JSON with a message; anything else is passed on as it came. */
