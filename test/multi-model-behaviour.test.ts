@@ -1,0 +1,141 @@
+// Multi-model behaviours that need a container to misbehave on cue (test/fixtures/mme-container.mjs):
+// a container out of memory (507), a slow load (ModelNotReadyException), a failing load, the cache
+// turned off, and berth's own model server's /models API spoken to directly.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { test } from 'node:test';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { ROOT, makeModelTarGz, startTestBerth, tempDir, waitFor } from './helpers.js';
+import type { TestBerth } from './helpers.js';
+
+const MME = join(ROOT, 'test', 'fixtures', 'mme-container.mjs');
+
+interface Answer { model: string; label: string | null; targetModel: string | null; loaded: number }
+
+/** A folder of model.tar.gz files, each with the given files, as a file:// prefix. */
+function prefix(dir: string, models: Record<string, Record<string, string>>): string {
+  const root = join(dir, 'prefix');
+  mkdirSync(root, { recursive: true });
+  for (const [name, files] of Object.entries(models)) makeModelTarGz(root, files, name);
+  return pathToFileURL(root).href + '/';
+}
+
+async function deploy(tb: TestBerth, name: string, prefixUrl: string, opts: { env?: Record<string, string>; cache?: 'Enabled' | 'Disabled' } = {}): Promise<void> {
+  await tb.sm.send(new CreateModelCommand({
+    ModelName: name,
+    PrimaryContainer: { Image: 'mme', Mode: 'MultiModel', ModelDataUrl: prefixUrl, Environment: opts.env, MultiModelConfig: opts.cache ? { ModelCacheSetting: opts.cache } : undefined },
+  }));
+  await tb.sm.send(new CreateEndpointConfigCommand({
+    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
+  }));
+  await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+  await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
+  const d = await tb.sm.send(new DescribeEndpointCommand({ EndpointName: name }));
+  assert.equal(d.EndpointStatus, 'InService', d.FailureReason);
+}
+
+async function call(tb: TestBerth, endpoint: string, target: string): Promise<Answer> {
+  const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: endpoint, TargetModel: target, ContentType: 'application/json', Body: Buffer.from('{}') }));
+  return JSON.parse(Buffer.from(out.Body ?? []).toString('utf8')) as Answer;
+}
+
+async function loadedOn(tb: TestBerth, endpoint: string): Promise<string[]> {
+  const res = await fetch(`${tb.url}/_berth/endpoints/${endpoint}/models`);
+  const body = (await res.json()) as { instances: { models: { targetModel: string; state: string }[] }[] };
+  return body.instances.flatMap((i) => i.models.filter((m) => m.state === 'loaded').map((m) => m.targetModel));
+}
+
+test('a container that answers 507 gets its least recently used model unloaded and the load retried', async (t) => {
+  const tb = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } } });
+  const models = Object.fromEntries(['a', 'b', 'c', 'd', 'e'].map((n) => [`${n}.tar.gz`, { 'label.txt': `model ${n}` }]));
+  await deploy(tb, 'full', prefix(tb.dir, models), { env: { MME_MAX_MODELS: '2' } });
+  for (const n of ['a', 'b', 'a', 'c', 'd', 'a', 'e']) {
+    const answer = await call(tb, 'full', `${n}.tar.gz`);
+    assert.equal(answer.label, `model ${n}`);
+    assert.equal(answer.targetModel, `${n}.tar.gz`, 'the container sees TargetModel as X-Amzn-SageMaker-Target-Model');
+    assert.ok(answer.loaded <= 2);
+  }
+  // `a` was used often and recently enough to stay; `d` was the least recently used of the others.
+  assert.deepEqual((await loadedOn(tb, 'full')).sort(), ['a.tar.gz', 'e.tar.gz']);
+});
+
+test('a slow first load answers ModelNotReadyException while it goes on, then serves; a failing load is a ModelError', async (t) => {
+  const tb = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } }, multiModelLoadWaitMs: 300 });
+  await deploy(tb, 'slow', prefix(tb.dir, {
+    'slow.tar.gz': { slow: '1500', 'label.txt': 'patient' },
+    'broken.tar.gz': { fail: 'model_fn raised ValueError: no weights' },
+  }));
+  const started = Date.now();
+  await assert.rejects(call(tb, 'slow', 'slow.tar.gz'), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+    assert.equal(err.name, 'ModelNotReadyException');
+    assert.equal(err.$metadata?.httpStatusCode, 429);
+    assert.match(err.message, /still being downloaded and loaded/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 1_400, 'the first call did not wait for the whole load');
+  const answer = await waitFor(() => call(tb, 'slow', 'slow.tar.gz').catch(() => undefined), 10_000, 'the slow model to load');
+  assert.equal(answer.label, 'patient');
+  const metrics = await (await fetch(`${tb.url}/metrics`)).text();
+  assert.match(metrics, /^ModelLoadingTime_count\{EndpointName="slow",VariantName="AllTraffic",TargetModel="slow.tar.gz"\} 1$/m, 'the retries waited on the one load');
+
+  await assert.rejects(call(tb, 'slow', 'broken.tar.gz'), (err: Error & { OriginalStatusCode?: number }) => {
+    assert.equal(err.name, 'ModelError');
+    assert.equal(err.OriginalStatusCode, 500);
+    assert.match(err.message, /model_fn raised ValueError: no weights/);
+    return true;
+  });
+});
+
+test('ModelCacheSetting Disabled unloads a model and deletes its files after each call', async (t) => {
+  const tb = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } } });
+  await deploy(tb, 'nocache', prefix(tb.dir, { 'once.tar.gz': { 'label.txt': 'once' } }), { cache: 'Disabled' });
+  assert.equal((await call(tb, 'nocache', 'once.tar.gz')).label, 'once');
+  await waitFor(async () => ((await loadedOn(tb, 'nocache')).length === 0 ? true : undefined), 5_000, 'the model to be unloaded');
+  const artifacts = join(tb.dir, 'data', 'artifacts');
+  await waitFor(() => (readdirSync(artifacts).length === 0 ? true : undefined), 5_000, 'the unpacked model to be deleted');
+  assert.equal((await call(tb, 'nocache', 'once.tar.gz')).label, 'once', 'and it loads again when called');
+});
+
+test("berth's model server speaks the multi-model container API", async (t) => {
+  const dir = tempDir(t);
+  const model = join(dir, 'iris');
+  mkdirSync(model);
+  writeFileSync(join(model, 'model.onnx'), await (await import('node:fs/promises')).readFile(join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx')));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const child = spawn(process.execPath, ['--expose-gc', join(ROOT, 'dist', 'src', 'container', 'main.js'), '--runtime', 'onnx', 'serve'], {
+    env: { ...process.env, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_BIND_TO_PORT: String(port) },
+    stdio: 'ignore',
+  });
+  t.after(() => { child.kill('SIGKILL'); });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => ((await fetch(`${base}/ping`).catch(() => undefined))?.status === 200 ? true : undefined), 10_000, 'the container to listen');
+  const req = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  };
+  assert.equal((await req('POST', '/models', { model_name: 'iris', url: join(dir, 'missing') })).status, 404);
+  assert.equal((await req('POST', '/models', 'not json')).status, 400);
+  const loaded = await req('POST', '/models', { model_name: 'iris', url: model });
+  assert.equal(loaded.status, 200);
+  assert.ok(typeof loaded.json['memoryBytes'] === 'number' && loaded.json['memoryBytes'] > 0, 'the load answer says what the model holds');
+  assert.equal((await req('POST', '/models', { model_name: 'iris', url: model })).status, 409);
+  assert.equal((await req('POST', '/models', { model_name: 'iris2', url: model })).status, 200);
+  const page = await req('GET', '/models?limit=1');
+  assert.deepEqual(page.json, { models: [{ modelName: 'iris', modelUrl: model }], nextPageToken: '1' });
+  assert.deepEqual((await req('GET', '/models?limit=1&next_page_token=1')).json, { models: [{ modelName: 'iris2', modelUrl: model }] });
+  assert.deepEqual((await req('GET', '/models/iris')).json, { modelName: 'iris', modelUrl: model });
+  const out = await req('POST', '/models/iris/invoke', [[5.1, 3.5, 1.4, 0.2]]);
+  assert.equal(out.status, 200);
+  assert.ok(Array.isArray(out.json['probabilities']), JSON.stringify(out.json));
+  assert.equal((await req('DELETE', '/models/iris')).status, 200);
+  const gone = await req('POST', '/models/iris/invoke', [[5.1, 3.5, 1.4, 0.2]]);
+  assert.equal(gone.status, 404);
+  assert.equal(gone.json['type'], 'ModelNotFoundException');
+  assert.equal((await req('DELETE', '/models/iris')).status, 404);
+  assert.equal((await req('GET', '/models/iris')).status, 404);
+  assert.equal(existsSync(model), true, 'unloading leaves the files to berth');
+});
