@@ -3,7 +3,7 @@
 // turned off, and berth's own model server's /models API spoken to directly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
@@ -104,7 +104,7 @@ test("berth's model server speaks the multi-model container API", async (t) => {
   const dir = tempDir(t);
   const model = join(dir, 'iris');
   mkdirSync(model);
-  writeFileSync(join(model, 'model.onnx'), await (await import('node:fs/promises')).readFile(join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx')));
+  copyFileSync(join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx'), join(model, 'model.onnx'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const child = spawn(process.execPath, ['--expose-gc', join(ROOT, 'dist', 'src', 'container', 'main.js'), '--runtime', 'onnx', 'serve'], {
     env: { ...process.env, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_BIND_TO_PORT: String(port) },

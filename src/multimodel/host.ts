@@ -385,7 +385,7 @@ export class ModelHost {
       await this.makeRoom(v, im, estimate, deadline, m);
       const before = await processTreeRss(container.pid);
       const started = process.hrtime.bigint();
-      let loadAnswer = '';
+      let loadAnswer: string;
       for (;;) {
         const res = await management(container, 'POST', '/models', { model_name: m.name, url: artifact.dir }, deadline);
         loadAnswer = res.text;
