@@ -43,9 +43,10 @@ export function track(child: ChildProcess): ChildProcess {
 }
 
 /** Starts `berth serve` as its own process; resolves with its URL from its start-up log line. */
-export async function startBerth(dataDir: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+export async function startBerth(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
   const child = track(spawn(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'serve', '--port', '0', '--data-dir', dataDir, ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
   }));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const url = await new Promise<string>((res, rej) => {
@@ -97,10 +98,11 @@ export function requireTool(tool: string, debianPackage: string): void {
 }
 
 /** Drives POST `url` with `body` from wrk: one thread, `connections` connections, for `seconds`. */
-export function wrk(url: string, body: string, connections: number, seconds: number): LoadResult {
+export function wrk(url: string, body: string, connections: number, seconds: number, headers: Record<string, string> = {}): LoadResult {
   const dir = tempDir();
   const script = join(dir, 'post.lua');
-  writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n` +
+  const extra = Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`).join('');
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n${extra}` +
     'done = function(summary, latency, requests)\n  io.write(string.format("ERRORS %d\\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n');
   const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -125,7 +127,7 @@ export function median(xs: number[]): number {
 }
 
 /** Creates a one-instance endpoint `name` for `container` on the berth at `url` and waits for InService. */
-export async function createEndpoint(url: string, name: string, container: { Image: string; ModelDataUrl?: string }): Promise<void> {
+export async function createEndpoint(url: string, name: string, container: { Image: string; ModelDataUrl?: string; Mode?: 'SingleModel' | 'MultiModel' }): Promise<void> {
   const { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, waitUntilEndpointInService } = await import('@aws-sdk/client-sagemaker');
   const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   try {

@@ -99,6 +99,8 @@ interface InstanceModels {
 interface CatalogEntry extends ArtifactIdentity {
   readonly url: string;
   readonly checkedAt: number;
+  /** The container's name for this version of the model. */
+  readonly name: string;
 }
 
 interface VariantModels {
@@ -148,7 +150,7 @@ export class ModelHost {
     }
     const v = this.variant(r);
     const entry = await this.lookup(v, r.targetModel);
-    const name = modelName(entry);
+    const name = entry.name;
     const labels = { EndpointName: r.endpointName, VariantName: r.variantName };
     const modelLabels = { ...labels, TargetModel: r.targetModel };
     const ready = this.sync(v, r.instances);
@@ -241,8 +243,8 @@ export class ModelHost {
         }
         throw new BerthError('InternalDependencyException', `Could not check model ${target} at ${url}: ${(err as Error).message}.`);
       }
-      const entry: CatalogEntry = { url, version: identity.version, size: identity.size, checkedAt: Date.now() };
-      if (known && known.version !== entry.version) this.retireOldVersions(v, target, modelName(entry));
+      const entry: CatalogEntry = { url, version: identity.version, size: identity.size, checkedAt: Date.now(), name: modelName(url, identity.version) };
+      if (known && known.version !== entry.version) this.retireOldVersions(v, target, entry.name);
       v.catalog.set(target, entry);
       return entry;
     })().finally(() => v.checking.delete(target));
@@ -265,6 +267,7 @@ export class ModelHost {
   private variant(r: AcquireRequest): VariantModels {
     const key = `${r.endpointName}\0${r.variantName}`;
     let v = this.variants.get(key);
+    if (v?.spec === r.spec) return v;
     const budget = this.o.settings.memoryBudgetBytes ?? Math.floor(instanceMemoryBytes(r.spec.instanceType) * this.o.settings.memoryFraction);
     if (!v || v.spec.prefix !== r.spec.prefix) {
       v = {
@@ -273,6 +276,7 @@ export class ModelHost {
       };
       this.variants.set(key, v);
     }
+    // An update may change the instance type or the cache setting; what is loaded stays.
     v.spec = r.spec;
     v.budgetBytes = budget;
     return v;
@@ -553,8 +557,8 @@ function inUseOnDisk(v: VariantModels, dir: string): boolean {
 }
 
 /** The container's name for a model: the same artifact version always gets the same name. */
-function modelName(entry: CatalogEntry): string {
-  return createHash('sha256').update(entry.url).update('\0').update(entry.version).digest('hex').slice(0, 32);
+function modelName(url: string, version: string): string {
+  return createHash('sha256').update(url).update('\0').update(version).digest('hex').slice(0, 32);
 }
 
 /** TargetModel is a path relative to the prefix, as SageMaker joins them. */
