@@ -60,6 +60,15 @@ export function createContainerServer(o: ContainerServerOptions): ContainerServe
       void invoke(o, req, res, loaded ? o.runtime : undefined);
       return;
     }
+    // The hot path of a multi-model container, without parsing a URL: /models/{name}/invoke.
+    if (models && req.method === 'POST' && url.startsWith('/models/') && url.endsWith('/invoke')) {
+      const raw = url.slice('/models/'.length, -'/invoke'.length);
+      const runtime = raw.includes('/') ? undefined : models.get(raw.includes('%') ? safeDecode(raw) : raw);
+      if (runtime) {
+        void invoke(o, req, res, runtime);
+        return;
+      }
+    }
     if (models && (url === '/models' || url.startsWith('/models/') || url.startsWith('/models?'))) {
       void manage(models, o, req, res);
       return;
@@ -69,6 +78,14 @@ export function createContainerServer(o: ContainerServerOptions): ContainerServe
   });
   server.keepAliveTimeout = 65_000;
   return { server, markLoaded: () => { loaded = true; } };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 function answer(res: ServerResponse, a: ManagementAnswer): void {
