@@ -45,6 +45,13 @@ export const configSchema = z.strictObject({
   artifactMaxDownloadBytes: z.number().int().min(1),
   artifactMaxUnpackedBytes: z.number().int().min(1),
   artifactMaxFiles: z.number().int().min(1),
+  /** The Python interpreter of berth's Python container (berth/python and SageMaker's framework images). */
+  python: z.string().min(1),
+  /**
+   * pip-install a model's code/requirements.txt before it loads. Off: that runs the artifact's
+   * packages' code with network access on this machine, and ties every start to an index.
+   */
+  pythonInstallRequirements: z.boolean(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -68,4 +75,6 @@ export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint
   artifactMaxDownloadBytes: 50 * 2 ** 30,
   artifactMaxUnpackedBytes: 100 * 2 ** 30,
   artifactMaxFiles: 100_000,
+  python: 'python3',
+  pythonInstallRequirements: false,
 };
