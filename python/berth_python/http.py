@@ -137,10 +137,12 @@ class Server:
     ``tick`` runs about once a second (parent checks, watchdogs).
     """
 
-    def __init__(self, listener, app, max_body, *, force_close=False, tick=None, tick_every=1.0):
+    def __init__(self, listener, app, max_body, *, max_body_setting="", force_close=False, tick=None, tick_every=1.0):
         self.listener = listener
         self.app = app
         self.max_body = max_body
+        #: what set the limit, for the 413 message
+        self.max_body_setting = max_body_setting
         self.force_close = force_close
         self.tick = tick
         self.tick_every = tick_every
@@ -148,6 +150,7 @@ class Server:
         self.conns = {}
         self.stopping = False
         self.stop_deadline = None
+        self.current = None  # the connection whose request is being answered
         self.listening = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -187,7 +190,7 @@ class Server:
         self.stop_deadline = time.monotonic() + grace_s
         self.stop_listening()
         for conn in list(self.conns.values()):
-            if conn.lingering or (not conn.buf and conn.pending is None):
+            if conn is not self.current and (conn.lingering or (not conn.buf and conn.pending is None)):
                 self._close(conn)
 
     def serve_forever(self):
@@ -322,11 +325,16 @@ class Server:
             del buf[:used]
             conn.pending = None
             keep_alive = req.keep_alive and not self.force_close and not self.stopping
+            self.current = conn
             try:
                 status, headers, body = self.app(req)
             except Exception:  # noqa: BLE001 - a bug must not take the worker down
                 traceback.print_exc()
                 status, headers, body = 500, [("Content-Type", "text/plain")], b"berth/python failed to answer; see the instance log."
+            finally:
+                self.current = None
+            # SIGTERM may have come while the app ran: this answer is then the connection's last.
+            keep_alive = keep_alive and not self.stopping
             self._send(conn, response_bytes(status, headers, body, keep_alive))
             if not keep_alive:
                 self._close(conn)
@@ -336,9 +344,8 @@ class Server:
                 return
 
     def _too_large(self, n):
-        mb = self.max_body / (1024 * 1024)
-        return ("The request body of %d bytes is larger than the limit of %d bytes "
-                "(SAGEMAKER_MAX_PAYLOAD_IN_MB=%g)." % (n, self.max_body, mb))
+        return "The request body of %d bytes is larger than the limit of %d bytes%s." % (
+            n, self.max_body, " (%s)" % self.max_body_setting if self.max_body_setting else "")
 
     def _send(self, conn, data):
         sock = conn.sock
@@ -354,9 +361,11 @@ class Server:
                 sock.setblocking(False)
 
 
-def bind(port, host="127.0.0.1", backlog=1024):
+def bind(port, host="127.0.0.1", backlog=1024, reuse_port=False):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(backlog)
     sock.setblocking(False)

@@ -22,6 +22,7 @@ class Options:
         self.workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", _cpus(), 1, 256)
         self.timeout_s = _number(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60.0)
         self.max_body = int(_number(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6.0) * 1024 * 1024)
+        self.max_body_setting = "SAGEMAKER_MAX_PAYLOAD_IN_MB=%s" % (env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or "6")
         self.default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json"
         program = env.get("SAGEMAKER_PROGRAM") or ""
         self.program_explicit = bool(program)

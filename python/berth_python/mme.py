@@ -51,7 +51,7 @@ class MultiModelServer:
 
     def run(self):
         listener = http.bind(self.opts.port)
-        server = http.Server(listener, self.app, self.opts.max_body)
+        server = http.Server(listener, self.app, self.opts.max_body, max_body_setting=self.opts.max_body_setting)
         server.install_wakeup()
         signal.signal(signal.SIGTERM, lambda *_: server.stop(25.0))
         signal.signal(signal.SIGINT, lambda *_: server.stop(25.0))

@@ -1,10 +1,13 @@
 """Single-model serving: a master process and SAGEMAKER_MODEL_SERVER_WORKERS worker processes.
 
-The master imports the handler module (so a broken module fails once, before any fork), binds the
-listening socket and forks the workers, which inherit both. Each worker runs ``model_fn`` — as
-gunicorn's workers do in SageMaker's scikit-learn and XGBoost images — reports to the master over a
-socketpair, and once every worker has a model, all of them start accepting on the shared socket.
-Until then the master itself answers ``/ping`` (and anything else) with 503.
+The master imports the handler module (so a broken module fails once, before any fork), listens on
+the port and forks the workers. Each worker runs ``model_fn`` — as gunicorn's workers do in
+SageMaker's scikit-learn and XGBoost images — and reports to the master over a socketpair. Until
+every worker has a model, the master answers ``/ping`` (and anything else) with 503. Then each
+worker opens its own listening socket on the port (SO_REUSEPORT) and the master closes its one: the
+kernel spreads connections evenly over the workers' sockets, where one shared socket lets whichever
+worker wakes first take a whole burst of keep-alive connections, and a worker that is still loading
+(a replacement) has no socket, so no connection waits for it.
 
 Worker lifecycle, as the master sees it:
 - ``loading``: forked, running ``model_fn``.
@@ -64,8 +67,9 @@ class Master:
         self.busy = mmap.mmap(-1, 8 * max(1, opts.workers))
 
     def run(self):
-        self.listener = http.bind(self.opts.port)
-        self.server = http.Server(self.listener, self._loading_app, self.opts.max_body, force_close=True, tick=self._tick)
+        self.listener = http.bind(self.opts.port, reuse_port=True)
+        self.port = self.listener.getsockname()[1]
+        self.server = http.Server(self.listener, self._loading_app, self.opts.max_body, max_body_setting=self.opts.max_body_setting, force_close=True, tick=self._tick)
         self.server.install_wakeup()
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
@@ -103,6 +107,17 @@ class Master:
             data = w.chan.recv(65536)
         except OSError:
             data = b""
+        if data[:1] == b"L":
+            w.state = "serving"
+            if self.listener is not None and all(x.state == "serving" for x in self.workers.values()):
+                # Every worker listens now: from here on they alone accept, each on its own socket.
+                self.server.stop_listening()
+                self.listener.close()
+                self.listener = None
+                for conn in list(self.server.conns.values()):
+                    self.server._close(conn)
+                log("%d worker(s) serving on port %d." % (len(self.workers), self.port))
+            return
         if data[:1] == b"R":
             w.state = "ready"
             if self.serving:
@@ -144,18 +159,12 @@ class Master:
 
     def _all_ready(self):
         self.serving = True
-        # From now on the workers alone accept; the master keeps the socket open for replacements.
-        self.server.stop_listening()
-        for conn in list(self.server.conns.values()):
-            self.server._close(conn)
         for w in self.workers.values():
             self._go(w)
-        log("%d worker(s) serving on port %d." % (len(self.workers), self.opts.port))
 
     def _go(self, w):
         try:
             w.chan.sendall(b"G")
-            w.state = "serving"
         except OSError:
             pass
 
@@ -232,6 +241,8 @@ def _worker_main(index, chan, master):
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(s, signal.SIG_DFL)
     master.server.sel.close()
+    if master.listener is not None:
+        master.listener.close()
     for conn in list(master.server.conns.values()):
         conn.sock.close()
     for w in master.workers.values():
@@ -257,6 +268,8 @@ def _worker_main(index, chan, master):
     chan.setblocking(True)
     if chan.recv(1) != b"G":
         return 0
+    listener = http.bind(master.port, reuse_port=True)
+    chan.sendall(b"L")
     invoke = master.app_factory(handlers, model)
     timeout_s = opts.timeout_s
     pack = struct.pack_into
@@ -288,7 +301,7 @@ def _worker_main(index, chan, master):
         if os.getppid() != master_pid:
             server.stop(0)  # the master is gone: so is this container
 
-    server = http.Server(master.listener, app, opts.max_body, tick=tick)
+    server = http.Server(listener, app, opts.max_body, max_body_setting=opts.max_body_setting, tick=tick)
     server.install_wakeup()
 
     def on_term(signum, frame):
