@@ -9,6 +9,7 @@
 //
 // Usage: npm run bench:python [-- --seconds 10 --workers 2]
 import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -44,11 +45,14 @@ function modelFolder(dir: string): string {
   return folder;
 }
 
+let berthProcess: ChildProcess | undefined;
+
 async function berthEndpoint(): Promise<string> {
   const dir = tempDir();
   const model = join(dir, 'model.tar.gz');
   execFileSync('tar', ['-czf', model, '-C', modelFolder(dir), '.']);
-  const { url } = await startBerth(join(dir, 'data'));
+  const { url, child } = await startBerth(join(dir, 'data'));
+  berthProcess = child;
   await createEndpoint(url, 'ridge', {
     Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
     ModelDataUrl: `file://${model}`,
@@ -118,7 +122,16 @@ async function main(): Promise<void> {
   table(['measure', 'value', 'target', 'met'], ratios);
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
+/** berth stops its instances on SIGTERM; the SIGKILL of bench/lib's cleanup would orphan them. */
+async function stopBerth(): Promise<void> {
+  const child = berthProcess;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((res) => child.once('exit', res));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+main().then(stopBerth).then(() => process.exit(0), (err: unknown) => {
   console.error(err);
   process.exit(1);
 });

@@ -51,7 +51,14 @@ class MultiModelServer:
 
     def run(self):
         listener = http.bind(self.opts.port)
-        server = http.Server(listener, self.app, self.opts.max_body, max_body_setting=self.opts.max_body_setting)
+        parent = os.getppid()
+
+        def tick():
+            # Whoever started the container (berth's fleet) is gone: nobody will stop it otherwise.
+            if os.getppid() != parent and not server.stopping:
+                server.stop(25.0)
+
+        server = http.Server(listener, self.app, self.opts.max_body, max_body_setting=self.opts.max_body_setting, tick=tick)
         server.install_wakeup()
         signal.signal(signal.SIGTERM, lambda *_: server.stop(25.0))
         signal.signal(signal.SIGINT, lambda *_: server.stop(25.0))

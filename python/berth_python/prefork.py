@@ -63,6 +63,7 @@ class Master:
         self.stopping = False
         self.exit_code = 0
         self.pid = os.getpid()
+        self.parent = os.getppid()
         # busy[i]: monotonic time worker i started its current request, 0 when idle.
         self.busy = mmap.mmap(-1, 8 * max(1, opts.workers))
 
@@ -201,6 +202,11 @@ class Master:
         # The loop ends when the master has no connections; the workers are awaited in _reap_all.
 
     def _tick(self):
+        if os.getppid() != self.parent and not self.stopping:
+            # Whoever started the container (berth's fleet) is gone: nobody will stop it otherwise.
+            log("the process that started this container is gone; stopping.")
+            self._on_term(signal.SIGTERM, None)
+            return
         if not self.serving or self.stopping:
             return
         now = time.monotonic()
