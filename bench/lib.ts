@@ -127,7 +127,7 @@ export function median(xs: number[]): number {
 }
 
 /** Creates a one-instance endpoint `name` for `container` on the berth at `url` and waits for InService. */
-export async function createEndpoint(url: string, name: string, container: { Image: string; ModelDataUrl?: string; Mode?: 'SingleModel' | 'MultiModel' }): Promise<void> {
+export async function createEndpoint(url: string, name: string, container: { Image: string; ModelDataUrl?: string; Mode?: 'SingleModel' | 'MultiModel'; Environment?: Record<string, string> }): Promise<void> {
   const { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, waitUntilEndpointInService } = await import('@aws-sdk/client-sagemaker');
   const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   try {

@@ -23,7 +23,7 @@ const C = {
   'CreateModel.ModelName': ['honoured'],
   'CreateModel.PrimaryContainer': ['honoured', 'one process per instance'],
   'CreateModel.PrimaryContainer.ContainerHostname': ['stored', 'ignored for a single container, as on SageMaker'],
-  'CreateModel.PrimaryContainer.Image': ['honoured', "resolved through berth's image table (docs/configuration.md); built in: berth/onnx, berth/node, berth/xgboost, berth/model-server and SageMaker's XGBoost image URIs (docs/model-server.md)"],
+  'CreateModel.PrimaryContainer.Image': ['honoured', "resolved through berth's image table (docs/configuration.md); built in: berth/onnx, berth/node, berth/xgboost, berth/model-server, berth/python and SageMaker's XGBoost, scikit-learn and PyTorch image URIs (docs/model-server.md, docs/python.md)"],
   'CreateModel.PrimaryContainer.ImageConfig': ['stored', 'there is no registry to pull from'],
   'CreateModel.PrimaryContainer.Mode': ['honoured', 'MultiModel: ModelDataUrl is a prefix, TargetModel picks the model, loaded on first use and evicted least recently used inside memory and disk budgets (docs/multi-model.md)'],
   'CreateModel.PrimaryContainer.ModelDataUrl': ['honoured', 's3:// (any S3-compatible store), https:// and file:// (a berth extension: a .tar.gz or a folder); fetched once per ETag, unpacked safely'],

@@ -150,7 +150,9 @@ test('softprob output, an ensemble of two model files, and load failures', async
   const broken = await endpoint(tb, 'broken', [{ name: 'AllTraffic', image: 'berth/xgboost', files: { 'xgboost-model': join(DIR, 'inputs.csv') } }]);
   assert.equal(broken.status, 'Failed');
   assert.match(broken.reason ?? '', /Model xgboost-model cannot be loaded: /);
-  const framework = await endpoint(tb, 'framework', [{ name: 'AllTraffic', image: XGB_IMAGE('1.7-1'), files: { 'xgboost-model': join(MODELS, 'bike-v2.bin') }, env: { SAGEMAKER_PROGRAM: 'inference.py' } }]);
+  // berth/xgboost is algorithm mode only; SageMaker's XGBoost image URIs run framework mode on the
+  // Python container instead (test/python-container.test.ts).
+  const framework = await endpoint(tb, 'framework', [{ name: 'AllTraffic', image: 'berth/xgboost', files: { 'xgboost-model': join(MODELS, 'bike-v2.bin') }, env: { SAGEMAKER_PROGRAM: 'inference.py' } }]);
   assert.equal(framework.status, 'Failed');
   assert.match(framework.reason ?? '', /SAGEMAKER_PROGRAM=inference\.py selects XGBoost framework mode \(your own inference\.py\), which runs on berth's Python container/);
 });

@@ -9,6 +9,7 @@ import type { Config } from '../config/index.js';
 import { ControlPlane, EndpointStates } from '../control/index.js';
 import { Reconciler } from '../deploy/index.js';
 import { ImageTable, ProcessFleet } from '../fleet/index.js';
+import type { ImageCommand } from '../fleet/index.js';
 import { ModelHost } from '../multimodel/index.js';
 import { Router } from '../router/index.js';
 import { SqliteStore } from '../store/index.js';
@@ -17,21 +18,39 @@ import type { Logger } from '../telemetry/index.js';
 import { createWireServer } from '../wire/index.js';
 
 /**
- * Images berth brings itself: its own model server (src/container) with one runtime each. A user's
+ * Images berth brings itself: its own model server (src/container) with one runtime each, and its
+ * Python container (python/) for users' inference.py on SageMaker's framework images. A user's
  * image table entry of the same name wins.
  */
 const MODEL_SERVER = fileURLToPath(new URL('../container/main.js', import.meta.url));
-const BUILTIN_IMAGES = {
-  'berth/onnx': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'onnx'] },
-  'berth/node': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'node'] },
-  'berth/xgboost': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
-  // Any of the above, chosen per model folder (a multi-model endpoint can mix them).
-  'berth/model-server': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'auto'] },
-  // SageMaker's XGBoost images in any region or account: the built-in algorithm's current
-  // repository and the older `xgboost` one.
-  'sagemaker-xgboost': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
-  xgboost: { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
-} as const;
+// From dist/src/app to the repository's python/ folder.
+const PYTHON_CONTAINER = fileURLToPath(new URL('../../../python/berth-python.py', import.meta.url));
+
+function builtinImages(config: Config): Record<string, ImageCommand> {
+  const python = (framework: string) => [
+    config.python, PYTHON_CONTAINER, '--framework', framework, ...(config.pythonInstallRequirements ? ['--install-requirements'] : []),
+  ];
+  const xgboost = { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'], programCommand: python('xgboost') };
+  return {
+    'berth/onnx': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'onnx'] },
+    'berth/node': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'node'] },
+    'berth/xgboost': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'xgboost'] },
+    // Any of the above, chosen per model folder (a multi-model endpoint can mix them).
+    'berth/model-server': { command: [process.execPath, '--expose-gc', MODEL_SERVER, '--runtime', 'auto'] },
+    'berth/python': { command: python('auto') },
+    // SageMaker's XGBoost images in any region or account (the built-in algorithm's current
+    // repository and the older `xgboost` one): algorithm mode on berth's evaluator, framework mode
+    // (SAGEMAKER_PROGRAM set) on the Python container.
+    'sagemaker-xgboost': xgboost,
+    xgboost,
+    // SageMaker's scikit-learn and PyTorch inference images (the Graviton build and the pre-1.2
+    // `sagemaker-pytorch` repository too).
+    'sagemaker-scikit-learn': { command: python('sklearn') },
+    'pytorch-inference': { command: python('pytorch') },
+    'pytorch-inference-graviton': { command: python('pytorch') },
+    'sagemaker-pytorch': { command: python('pytorch') },
+  };
+}
 
 export interface BerthOptions {
   readonly logger?: Logger;
@@ -123,7 +142,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     states: new EndpointStates(store),
     fleet,
     artifacts,
-    images: new ImageTable({ ...BUILTIN_IMAGES, ...config.images }),
+    images: new ImageTable({ ...builtinImages(config), ...config.images }),
     routes: router,
     logger: logger.child({ context: 'deploy' }),
     startupHealthCheckTimeoutMs: config.startupHealthCheckTimeoutMs,

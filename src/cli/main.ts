@@ -8,6 +8,7 @@ import { createLogger } from '../telemetry/index.js';
 const USAGE = `usage:
   berth serve [--port N] [--host ADDR] [--data-dir DIR] [--region R] [--account-id ID]
               [--log-level LEVEL] [--config FILE] [--image NAME=COMMAND ...]
+              [--python INTERPRETER] [--python-install-requirements]
   berth logs ENDPOINT [--endpoint-url URL] [--lines N]
   berth --version
 
@@ -43,6 +44,8 @@ async function serve(args: string[]): Promise<number> {
       'log-level': { type: 'string' },
       config: { type: 'string' },
       image: { type: 'string', multiple: true },
+      python: { type: 'string' },
+      'python-install-requirements': { type: 'boolean' },
     },
     strict: true,
   });
@@ -57,6 +60,8 @@ async function serve(args: string[]): Promise<number> {
       accountId: values['account-id'],
       logLevel: values['log-level'],
       images: parseImages(values.image),
+      python: values.python,
+      pythonInstallRequirements: values['python-install-requirements'],
     },
     env: process.env,
     configFile: values.config,

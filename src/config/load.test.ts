@@ -46,3 +46,14 @@ test('unknown keys, bad values and unreadable files are refused with the reason'
   assert.throws(() => loadConfig({ configFile: file }), /is not valid JSON/);
   assert.throws(() => loadConfig({ flags: { images: { x: { command: [] } } } }), /images\.x\.command/);
 });
+
+test('the Python container settings: interpreter and requirements install, off by default', () => {
+  const d = loadConfig({});
+  assert.equal(d.python, 'python3');
+  assert.equal(d.pythonInstallRequirements, false);
+  const c = loadConfig({ env: { BERTH_PYTHON: '/usr/bin/python3', BERTH_PYTHON_INSTALL_REQUIREMENTS: 'true' } });
+  assert.equal(c.python, '/usr/bin/python3');
+  assert.equal(c.pythonInstallRequirements, true);
+  assert.equal(loadConfig({ env: { BERTH_PYTHON_INSTALL_REQUIREMENTS: '1' }, flags: { python: '/opt/py/bin/python' } }).python, '/opt/py/bin/python');
+  assert.throws(() => loadConfig({ env: { BERTH_PYTHON_INSTALL_REQUIREMENTS: 'yes' } }), /BERTH_PYTHON_INSTALL_REQUIREMENTS=yes is not true or false/);
+});

@@ -21,7 +21,7 @@ export class ConfigError extends Error {
 }
 
 // Environment variable → key and how to parse it.
-const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
+const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'bool']> = [
   ['BERTH_PORT', 'port', 'int'],
   ['BERTH_HOST', 'host', 'string'],
   ['BERTH_DATA_DIR', 'dataDir', 'string'],
@@ -34,6 +34,8 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int']> = [
   ['BERTH_INSTANCE_STOP_GRACE_MS', 'instanceStopGraceMs', 'int'],
   ['BERTH_MULTI_MODEL_MEMORY_BUDGET_BYTES', 'multiModelMemoryBudgetBytes', 'int'],
   ['BERTH_MULTI_MODEL_DISK_BUDGET_BYTES', 'multiModelDiskBudgetBytes', 'int'],
+  ['BERTH_PYTHON', 'python', 'string'],
+  ['BERTH_PYTHON_INSTALL_REQUIREMENTS', 'pythonInstallRequirements', 'bool'],
 ];
 
 function fromEnv(env: Readonly<Record<string, string | undefined>>): Record<string, unknown> {
@@ -45,6 +47,10 @@ function fromEnv(env: Readonly<Record<string, string | undefined>>): Record<stri
       const n = Number(raw);
       if (!Number.isInteger(n)) throw new ConfigError(`${name}=${raw} is not a whole number`);
       out[key] = n;
+    } else if (kind === 'bool') {
+      const v = raw.toLowerCase();
+      if (!['true', 'false', '1', '0'].includes(v)) throw new ConfigError(`${name}=${raw} is not true or false`);
+      out[key] = v === 'true' || v === '1';
     } else {
       out[key] = raw;
     }

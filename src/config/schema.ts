@@ -61,6 +61,13 @@ export const configSchema = z.strictObject({
   multiModelRevalidateMs: z.number().int().min(0),
   /** In-flight requests per loaded copy above which a model is loaded on one more instance. */
   multiModelReplicaOutstanding: z.number().int().min(1),
+  /** The Python interpreter of berth's Python container (berth/python and SageMaker's framework images). */
+  python: z.string().min(1),
+  /**
+   * pip-install a model's code/requirements.txt before it loads. Off: that runs the artifact's
+   * packages' code with network access on this machine, and ties every start to an index.
+   */
+  pythonInstallRequirements: z.boolean(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -90,4 +97,6 @@ export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint
   multiModelLoadTimeoutMs: 360_000,
   multiModelRevalidateMs: 1_000,
   multiModelReplicaOutstanding: 4,
+  python: 'python3',
+  pythonInstallRequirements: false,
 };

@@ -106,11 +106,12 @@ async function planContainer(
     BERTH_CONTAINER_HOSTNAME: name,
   };
   if (multiModel) env['SAGEMAKER_MULTI_MODEL'] = 'true';
-  const digest = createHash('sha256').update(JSON.stringify(resolved.command)).digest('hex');
+  const command = container.Environment?.['SAGEMAKER_PROGRAM'] && resolved.programCommand ? resolved.programCommand : resolved.command;
+  const digest = createHash('sha256').update(JSON.stringify(command)).digest('hex');
   const ref = parseImage(container.Image);
   const repository = ref.registry ? `${ref.registry}/${ref.repository}` : ref.repository;
   return {
-    spec: { name, command: resolved.command, env, modelDir },
+    spec: { name, command, env, modelDir },
     image: {
       SpecifiedImage: container.Image,
       // SageMaker resolves tags to digests; berth's equivalent pins the command the image ran as.

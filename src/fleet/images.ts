@@ -4,6 +4,11 @@
 
 export interface ImageCommand {
   readonly command: readonly string[];
+  /**
+   * The command when the model's Environment sets SAGEMAKER_PROGRAM: SageMaker's XGBoost image
+   * switches from algorithm mode to framework mode (the user's inference.py) on it.
+   */
+  readonly programCommand?: readonly string[] | undefined;
   readonly env?: Readonly<Record<string, string>> | undefined;
 }
 

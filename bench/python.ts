@@ -1,0 +1,137 @@
+// bench/python: the scikit-learn model of the Python container's tests (test/fixtures/python: Ridge
+// regression, code/inference.py with only model_fn, so the container's defaults decode, predict and
+// encode) served
+//   (a) by berth: InvokeEndpoint on a sagemaker-scikit-learn endpoint (gateway + router + container),
+//   (b) by berth's Python container alone, without the gateway (what the gateway hop costs),
+//   (c) by a hand-written FastAPI + uvicorn server (uvloop, httptools) with the same model,
+// with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
+// run. Prints req/s, p50 and p99 and berth's ratios to (c).
+//
+// Usage: npm run bench:python [-- --seconds 10 --workers 2]
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createEndpoint, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import type { LoadResult } from './lib.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, workers: { type: 'string', default: String(availableParallelism()) } } });
+const seconds = Number(values.seconds);
+const workers = Number(values.workers);
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'python');
+const MODEL = join(FIXTURES, 'models', 'diabetes-ridge.joblib');
+const ROW = [0.038, 0.0507, 0.0617, 0.0219, -0.0442, -0.0348, -0.0434, -0.0026, 0.0199, -0.0176];
+const BODY = JSON.stringify([ROW]);
+
+function ensurePython(): void {
+  try {
+    execFileSync('python3', ['-c', 'import fastapi, uvicorn, uvloop, httptools, sklearn, joblib'], { stdio: 'ignore' });
+  } catch {
+    console.error('installing fastapi, uvicorn, uvloop and httptools from the machine\'s package index…');
+    // Name the machine's own indexes, so pip does not wait on an index it cannot reach.
+    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', '--index-url', 'file:///opt/pypi/simple', '--extra-index-url', 'file:///opt/pypi-more/simple',
+      'fastapi', 'uvicorn', 'uvloop', 'httptools'], { stdio: 'inherit' });
+  }
+}
+
+/** The model folder as SageMaker unpacks the artifact: the model file and code/inference.py. */
+function modelFolder(dir: string): string {
+  const folder = join(dir, 'model');
+  mkdirSync(folder, { recursive: true });
+  cpSync(MODEL, join(folder, 'diabetes-ridge.joblib'));
+  cpSync(join(FIXTURES, 'handlers', 'sklearn-defaults', 'code'), join(folder, 'code'), { recursive: true });
+  return folder;
+}
+
+let berthProcess: ChildProcess | undefined;
+
+async function berthEndpoint(): Promise<string> {
+  const dir = tempDir();
+  const model = join(dir, 'model.tar.gz');
+  execFileSync('tar', ['-czf', model, '-C', modelFolder(dir), '.']);
+  const { url, child } = await startBerth(join(dir, 'data'));
+  berthProcess = child;
+  await createEndpoint(url, 'ridge', {
+    Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
+    ModelDataUrl: `file://${model}`,
+    Environment: { SAGEMAKER_MODEL_SERVER_WORKERS: String(workers) },
+  });
+  return `${url}/endpoints/ridge/invocations`;
+}
+
+async function containerAlone(): Promise<string> {
+  const port = await freePort();
+  track(spawn('python3', [join(ROOT, 'python', 'berth-python.py'), '--framework', 'sklearn', 'serve'], {
+    stdio: 'ignore',
+    env: { ...process.env, SM_MODEL_DIR: modelFolder(tempDir()), SAGEMAKER_BIND_TO_PORT: String(port), SAGEMAKER_MODEL_SERVER_WORKERS: String(workers) },
+  }));
+  await waitForHttp(`http://127.0.0.1:${port}/ping`);
+  return `http://127.0.0.1:${port}/invocations`;
+}
+
+async function fastapiBaseline(): Promise<string> {
+  const port = await freePort();
+  track(spawn('python3', [join(ROOT, 'bench', 'baselines', 'fastapi_sklearn_server.py'), String(port), String(workers)], {
+    stdio: 'ignore', env: { ...process.env, BENCH_MODEL: MODEL },
+  }));
+  await waitForHttp(`http://127.0.0.1:${port}/ping`);
+  return `http://127.0.0.1:${port}/invocations`;
+}
+
+async function main(): Promise<void> {
+  requireTool('wrk', 'wrk');
+  ensurePython();
+  const targets: [string, string][] = [
+    ['(a) berth (gateway + Python container)', await berthEndpoint()],
+    ['(b) berth\'s Python container alone', await containerAlone()],
+    ['(c) FastAPI + uvicorn', await fastapiBaseline()],
+  ];
+  // Sanity: all three answer the same request the same way before anything is timed.
+  const answers = await Promise.all(targets.map(async ([, url]) => (await (await fetch(url, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } })).json()) as number[]));
+  for (const a of answers) {
+    if (Math.abs((a[0] ?? NaN) - (answers[0]?.[0] ?? NaN)) > 1e-6) throw new Error(`the servers disagree on the prediction: ${JSON.stringify(answers)}`);
+  }
+  const results = new Map<string, LoadResult>();
+  for (const connections of [1, 16]) {
+    for (const [name, url] of targets) {
+      wrk(url, BODY, connections, Math.min(2, seconds)); // warm-up
+      results.set(`${name}@${connections}`, wrk(url, BODY, connections, seconds));
+    }
+  }
+  console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${seconds}s per cell\n`);
+  const rows: (string | number)[][] = [];
+  for (const connections of [1, 16]) {
+    for (const [name] of targets) {
+      const r = results.get(`${name}@${connections}`) as LoadResult;
+      rows.push([name, connections, Math.round(r.rps), r.p50Ms, r.p99Ms, r.errors]);
+    }
+  }
+  table(['server', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'errors'], rows);
+  const get = (n: string, c: number) => results.get(`${targets.find(([x]) => x.startsWith(n))?.[0]}@${c}`) as LoadResult;
+  console.log('');
+  const ratios: (string | number)[][] = [];
+  for (const c of [1, 16]) {
+    const [a, b, f] = [get('(a)', c), get('(b)', c), get('(c)', c)];
+    ratios.push([`req/s at c=${c}: berth / FastAPI`, a.rps / f.rps, '≥ 1', a.rps / f.rps >= 1 ? 'yes' : 'no']);
+    ratios.push([`p50 at c=${c}: berth / FastAPI`, a.p50Ms / f.p50Ms, '≤ 1', a.p50Ms / f.p50Ms <= 1 ? 'yes' : 'no']);
+    ratios.push([`p99 at c=${c}: berth / FastAPI`, a.p99Ms / f.p99Ms, '', '']);
+    ratios.push([`req/s at c=${c}: container alone / FastAPI`, b.rps / f.rps, '', '']);
+  }
+  table(['measure', 'value', 'target', 'met'], ratios);
+}
+
+/** berth stops its instances on SIGTERM; the SIGKILL of bench/lib's cleanup would orphan them. */
+async function stopBerth(): Promise<void> {
+  const child = berthProcess;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((res) => child.once('exit', res));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+main().then(stopBerth).then(() => process.exit(0), (err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
