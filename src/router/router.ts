@@ -1,6 +1,7 @@
 // The data plane's protocol-free core: `invoke(request)` picks a variant (TargetVariant, else by
 // weight), an instance (least outstanding requests among ready ones), forwards over that instance's
 // keep-alive pool, and maps the container's answer to SageMaker's response or error.
+import type { Readable } from 'node:stream';
 import { BerthError } from '../errors/index.js';
 import type { ContainerHandle, Instance } from '../fleet/index.js';
 import { ModelLoadError } from '../multimodel/index.js';
@@ -307,9 +308,10 @@ export class Router {
         method: 'POST',
         headers,
         body,
+        // undici's own timers bound the wait for the answer's head and each gap in its body; a
+        // per-request AbortSignal would cost a timer and listeners on every call.
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -362,15 +364,23 @@ export class Router {
 class NotDelivered extends Error {}
 class TooLarge extends Error {}
 
-async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new TooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+/** The whole body, refused past `limit` bytes; events rather than an async iterator, which costs more per call. */
+function readLimited(body: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy();
+        reject(new TooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    body.once('error', reject);
+  });
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -29,8 +29,11 @@ const HELP: Readonly<Record<string, [type: 'counter' | 'summary' | 'gauge', help
 
 export type MetricName = keyof typeof HELP;
 
+/** Labels in the order given: every caller names a metric's labels in one order (this runs per call). */
 function key(labels: Labels): string {
-  return Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
+  let k = '';
+  for (const name in labels) k += `${name}=${labels[name]}\u0000`;
+  return k;
 }
 
 function escape(v: string): string {
