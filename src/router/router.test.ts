@@ -1,6 +1,7 @@
 // The router's choices, with instances that count what they receive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Instance } from '../fleet/index.js';
 import { Router } from './router.js';
@@ -9,7 +10,7 @@ function fake(id: string, outstanding = 0, state: Instance['state'] = 'ready'): 
   const dispatcher = {
     request: () => {
       inst.calls += 1;
-      return Promise.resolve({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: [Buffer.from(id)] });
+      return Promise.resolve({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: Readable.from([Buffer.from(id)]) });
     },
   } as unknown as Dispatcher;
   const inst = {
