@@ -1,5 +1,6 @@
 // Shared test support: an in-process berth on port 0 with a temporary data dir, real SDK clients
 // pointed at it, and the echo container registered as the image `echo`.
+import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import type { ContainerDefinition } from '@aws-sdk/client-sagemaker';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { ModelError, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { S3Client } from '@aws-sdk/client-s3';
 import { startBerth } from '../src/app/index.js';
 import type { Berth } from '../src/app/index.js';
@@ -202,4 +203,15 @@ export async function deployModel(tb: TestBerth, name: string, model: ModelParts
   await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
   const d = await tb.sm.send(new DescribeEndpointCommand({ EndpointName: name }));
   return { status: d.EndpointStatus, reason: d.FailureReason };
+}
+
+/** The ModelError a call must fail with (its OriginalStatusCode and message are the container's). */
+export async function modelError(p: Promise<unknown>): Promise<ModelError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ModelError, `expected ModelError, got ${String(err)}`);
+    return err;
+  }
+  throw new Error('expected the call to fail');
 }

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvokeEndpointCommand, ModelError } from '@aws-sdk/client-sagemaker-runtime';
-import { artifact, deployModel, ROOT, startTestBerth } from './helpers.js';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { artifact, deployModel, modelError, ROOT, startTestBerth } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 const MODELS = join(ROOT, 'test', 'fixtures', 'models');
@@ -32,16 +32,6 @@ function close(actual: number[][], wanted: number[][], tolerance = 1e-6): void {
     const w = (wanted[i] as number[])[j] as number;
     assert.ok(Math.abs(v - w) <= tolerance * Math.max(1, Math.abs(w)), `[${i}][${j}] ${v} vs ${w}`);
   }));
-}
-
-async function modelError(p: Promise<unknown>): Promise<ModelError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ModelError, `expected ModelError, got ${String(err)}`);
-    return err;
-  }
-  throw new Error('expected the call to fail');
 }
 
 test('berth/onnx serves an ONNX model: every JSON form, CSV in and out, outputs as onnxruntime computes them', async (t) => {

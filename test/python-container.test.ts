@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvokeEndpointCommand, ModelError } from '@aws-sdk/client-sagemaker-runtime';
-import { artifact, deployModel, ROOT, startTestBerth } from './helpers.js';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { artifact, deployModel, modelError, ROOT, startTestBerth } from './helpers.js';
 import type { TestBerth } from './helpers.js';
 
 const DIR = join(ROOT, 'test', 'fixtures', 'python');
@@ -44,16 +44,6 @@ const json = <T>(b: Buffer) => JSON.parse(b.toString('utf8')) as T;
 function close(actual: number[], wanted: number[], tolerance = 1e-6): void {
   assert.equal(actual.length, wanted.length, `${actual.length} values, wanted ${wanted.length}`);
   actual.forEach((v, i) => assert.ok(Math.abs(v - (wanted[i] as number)) <= tolerance * Math.max(1, Math.abs(wanted[i] as number)), `[${i}] ${v} vs ${wanted[i]}`));
-}
-
-async function modelError(p: Promise<unknown>): Promise<ModelError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ModelError, `expected ModelError, got ${String(err)}`);
-    return err;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** A minimal .npy file (format 1.0) of float64 rows, as numpy.save writes it. */
