@@ -6,15 +6,16 @@
 //   - warm overhead: one loaded model invoked through the multi-model endpoint against the same
 //     artifact on a single-model endpoint, with wrk at concurrency 1 and 8.
 //
-// Usage: npm run bench:mme [-- --models 1000 --seconds 5 --budget-mb 32]
+// Usage: npm run bench:mme [-- --models 1000 --seconds 3 --budget-mb 32]
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createEndpoint, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import type { LoadResult } from './lib.js';
 
-const { values } = parseArgs({ options: { models: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, 'budget-mb': { type: 'string', default: '32' } } });
+const { values } = parseArgs({ options: { models: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '3' }, 'budget-mb': { type: 'string', default: '32' } } });
 const count = Number(values.models);
 const seconds = Number(values.seconds);
 const budget = Number(values['budget-mb']) * 2 ** 20;
@@ -100,28 +101,31 @@ async function main(): Promise<void> {
     ['unloads', avg('ModelUnloadingTime').n],
   ]);
 
-  // Warm: the same model, loaded, through each endpoint. The machine is shared and noisy, so the
-  // two endpoints take turns for three rounds and the median of each is reported.
+  // Warm: the same model, loaded, through each endpoint. The machine is shared and noisy, so the two
+  // endpoints run back to back in six short rounds (alternating which goes first); each round gives a
+  // paired ratio, and the medians are reported.
   const rows: (string | number)[][] = [];
   const mmeHeaders = { 'X-Amzn-SageMaker-Target-Model': 'm-0000.tar.gz' };
   for (const c of [1, 8]) {
     wrk(`${url}/endpoints/single/invocations`, BODY, c, 2);
     wrk(`${url}/endpoints/mme/invocations`, BODY, c, 2, mmeHeaders);
-    const singles = [];
-    const multis = [];
-    for (let round = 0; round < 3; round++) {
-      singles.push(wrk(`${url}/endpoints/single/invocations`, BODY, c, seconds));
-      multis.push(wrk(`${url}/endpoints/mme/invocations`, BODY, c, seconds, mmeHeaders));
+    const singles: LoadResult[] = [];
+    const multis: LoadResult[] = [];
+    for (let round = 0; round < 6; round++) {
+      const runSingle = () => singles.push(wrk(`${url}/endpoints/single/invocations`, BODY, c, seconds));
+      const runMulti = () => multis.push(wrk(`${url}/endpoints/mme/invocations`, BODY, c, seconds, mmeHeaders));
+      if (round % 2 === 0) { runSingle(); runMulti(); } else { runMulti(); runSingle(); }
     }
     const errors = [...singles, ...multis].reduce((n, r) => n + r.errors, 0);
     if (errors) throw new Error(`${errors} errors during the warm runs`);
-    const single = { rps: median(singles.map((r) => r.rps)), p50Ms: median(singles.map((r) => r.p50Ms)), p99Ms: median(singles.map((r) => r.p99Ms)) };
-    const multi = { rps: median(multis.map((r) => r.rps)), p50Ms: median(multis.map((r) => r.p50Ms)), p99Ms: median(multis.map((r) => r.p99Ms)) };
-    rows.push([`single-model, c=${c}`, single.rps, single.p50Ms, single.p99Ms, '']);
-    rows.push([`multi-model, c=${c}`, multi.rps, multi.p50Ms, multi.p99Ms, `${(((multi.p50Ms - single.p50Ms) / single.p50Ms) * 100).toFixed(1)}% p50, ${(((single.rps - multi.rps) / single.rps) * 100).toFixed(1)}% req/s`]);
+    const p50Ratio = median(multis.map((m, i) => m.p50Ms / (singles[i] as LoadResult).p50Ms));
+    const rpsRatio = median(multis.map((m, i) => m.rps / (singles[i] as LoadResult).rps));
+    const pick = (rs: LoadResult[]) => [median(rs.map((r) => r.rps)), median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms))];
+    rows.push([`single-model, c=${c}`, ...pick(singles), '', '']);
+    rows.push([`multi-model, c=${c}`, ...pick(multis), p50Ratio, rpsRatio]);
   }
   console.log('');
-  table(['warm, same model', 'req/s', 'p50 ms', 'p99 ms', 'multi-model overhead'], rows);
+  table(['warm, same model (medians of 6 rounds)', 'req/s', 'p50 ms', 'p99 ms', 'p50 multi/single (paired)', 'req/s multi/single (paired)'], rows);
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

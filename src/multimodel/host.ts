@@ -308,6 +308,8 @@ export class ModelHost {
 
   /** A busy model gets one more copy, on the next instance in its hash order that lacks one. */
   private addReplica(v: VariantModels, ready: InstanceModels[], entry: CatalogEntry, name: string, target: string): void {
+    // Checked on every busy call: cheap tests first, hashing only when another copy can be made.
+    if (ready.every((im) => im.models.has(name))) return;
     if (ready.some((im) => im.models.get(name)?.state === 'loading')) return;
     const next = rendezvous(ready.map((x) => ({ id: x.instance.id, x })), target).map((s) => s.x).find((im) => !im.models.has(name));
     if (!next) return;
