@@ -136,6 +136,18 @@ test('multi-model mode: load, list, describe, invoke and unload, with the status
   assert.equal((await call(c.url, 'POST', '/models', { model_name: 'iris', url: iris })).status, 200);
   assert.equal((await call(c.url, 'POST', '/models/iris/invoke', { rows: expected.iris_rows })).status, 200);
   assert.match(c.output(), /model raises failed to load:\nTraceback \(most recent call last\):\n {2}File "[^"]+\/code\/inference\.py", line 10, in model_fn/);
+
+  // A slow model_fn runs on a thread: /ping and loaded models answer while it loads.
+  const slow = modelFolder(dir, 'slow', 'slow-load');
+  const loading = call(c.url, 'POST', '/models', { model_name: 'slow', url: slow });
+  await new Promise((r) => setTimeout(r, 300));
+  const pingStarted = Date.now();
+  assert.equal((await call(c.url, 'GET', '/ping')).status, 200);
+  assert.equal((await call(c.url, 'POST', '/models/ridge/invoke', expected.diabetes_rows)).status, 200);
+  assert.ok(Date.now() - pingStarted < 1_000, 'the container answered during the load');
+  assert.equal((await call(c.url, 'POST', '/models', { model_name: 'slow', url: slow })).status, 409, 'a model being loaded is taken');
+  assert.equal((await loading).status, 200);
+  assert.deepEqual((await call(c.url, 'POST', '/models/slow/invoke', [[1, 2], [3, 4]])).json, [3, 7]);
   c.kill('SIGTERM');
   assert.equal(await c.exited, 0);
 });

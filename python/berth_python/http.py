@@ -7,11 +7,13 @@ as a gunicorn gevent worker with one greenlet busy would. Parallelism comes from
 sharing the listening socket (see prefork.py). ``http.server`` was not used: it parses headers with
 ``email`` and handles a connection per thread, which costs several times more per request.
 """
+import collections
 import errno
 import os
 import selectors
 import signal
 import socket
+import threading
 import time
 import traceback
 
@@ -87,8 +89,18 @@ def response_bytes(status, headers, body, keep_alive):
     return "".join(parts).encode("latin-1", "replace") + body
 
 
+class Deferred:
+    """What an app returns for an answer computed on a thread (a model load): the loop goes on
+    answering other connections, /ping included, until ``fn()`` returns the answer."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 class _Conn:
-    __slots__ = ("sock", "buf", "pending", "head_len", "need", "chunked", "lingering")
+    __slots__ = ("sock", "buf", "pending", "head_len", "need", "chunked", "lingering", "busy")
 
     def __init__(self, sock):
         self.sock = sock
@@ -100,6 +112,8 @@ class _Conn:
         # After an error answer sent before the body was read: the rest is read and dropped until
         # the client closes, so it sees the answer rather than a reset (nginx's lingering close).
         self.lingering = False
+        # A deferred answer is being computed: later requests on this connection wait their turn.
+        self.busy = False
 
 
 def _dechunk(buf, start):
@@ -152,6 +166,7 @@ class Server:
         self.stop_deadline = None
         self.current = None  # the connection whose request is being answered
         self.listening = False
+        self._done = collections.deque()  # deferred answers ready to send
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -190,7 +205,7 @@ class Server:
         self.stop_deadline = time.monotonic() + grace_s
         self.stop_listening()
         for conn in list(self.conns.values()):
-            if conn is not self.current and (conn.lingering or (not conn.buf and conn.pending is None)):
+            if conn is not self.current and not conn.busy and (conn.lingering or (not conn.buf and conn.pending is None)):
                 self._close(conn)
 
     def serve_forever(self):
@@ -216,6 +231,38 @@ class Server:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        while self._done:
+            conn, (status, headers, body), keep_alive = self._done.popleft()
+            if self.conns.get(conn.sock.fileno()) is not conn:
+                continue  # the client left while the answer was computed
+            conn.busy = False
+            keep_alive = keep_alive and not self.stopping
+            try:
+                self._send(conn, response_bytes(status, headers, body, keep_alive))
+            except OSError:
+                self._close(conn)
+                continue
+            if not keep_alive:
+                self._close(conn)
+            elif conn.buf:
+                self._feed(conn)
+
+    def _defer(self, conn, deferred, keep_alive):
+        conn.busy = True
+
+        def run():
+            try:
+                answer = deferred.fn()
+            except Exception:  # noqa: BLE001 - a bug must not lose the connection's answer
+                traceback.print_exc()
+                answer = (500, [("Content-Type", "text/plain")], b"berth/python failed to answer; see the instance log.")
+            self._done.append((conn, answer, keep_alive))
+            try:
+                os.write(self._wake_w, b"\0")
+            except (BlockingIOError, InterruptedError):
+                pass  # the pipe is full, so the loop wakes anyway
+
+        threading.Thread(target=run, name="berth-deferred", daemon=True).start()
 
     def _accept(self, listener):
         for _ in range(64):
@@ -263,6 +310,9 @@ class Server:
         if conn.lingering:
             return
         conn.buf += data
+        self._feed(conn)
+
+    def _feed(self, conn):
         try:
             self._process(conn)
         except BadRequest as e:
@@ -279,6 +329,8 @@ class Server:
 
     def _process(self, conn):
         while True:
+            if conn.busy:
+                return
             buf = conn.buf
             req = conn.pending
             if req is None:
@@ -327,7 +379,11 @@ class Server:
             keep_alive = req.keep_alive and not self.force_close and not self.stopping
             self.current = conn
             try:
-                status, headers, body = self.app(req)
+                answer = self.app(req)
+                if isinstance(answer, Deferred):
+                    self._defer(conn, answer, keep_alive)
+                    return
+                status, headers, body = answer
             except Exception:  # noqa: BLE001 - a bug must not take the worker down
                 traceback.print_exc()
                 status, headers, body = 500, [("Content-Type", "text/plain")], b"berth/python failed to answer; see the instance log."

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from urllib.parse import parse_qs, unquote
 
@@ -48,6 +49,9 @@ class MultiModelServer:
         self.invoker = invoker
         self.models = {}
         self.counter = 0
+        self.loading = set()
+        # Loads one at a time: importing users' modules edits sys.path and sys.modules.
+        self.load_lock = threading.Lock()
 
     def run(self):
         listener = http.bind(self.opts.port)
@@ -116,10 +120,24 @@ class MultiModelServer:
         url = body.get("url") or query.get("url")
         if not name or not url or not isinstance(name, str) or not isinstance(url, str):
             return _error(400, "BadRequestException", "Parameters model_name and url are required.")
-        if name in self.models:
+        if name in self.models or name in self.loading:
             return _error(409, "ConflictStatusException", "Model %s is already registered." % name)
         if not os.path.isdir(url):
             return _error(404, "ModelNotFoundException", "Model not found at url: %s" % url)
+        # The user's model_fn may take minutes: it runs on a thread, so /ping and the other models
+        # keep answering (berth would otherwise take the silent instance for dead).
+        self.loading.add(name)
+
+        def load_on_thread():
+            try:
+                with self.load_lock:
+                    return self._load(name, url)
+            finally:
+                self.loading.discard(name)
+
+        return http.Deferred(load_on_thread)
+
+    def _load(self, name, url):
         self.counter += 1
         module_name = ("berth_model_%d_%s" % (self.counter, re.sub(r"\W", "_", name)))[:60]
         try:

@@ -393,7 +393,18 @@ export class ModelHost {
       const started = process.hrtime.bigint();
       let loadAnswer: string;
       for (;;) {
-        const res = await management(container, 'POST', '/models', { model_name: m.name, url: artifact.dir }, deadline);
+        let res: { status: number; text: string };
+        try {
+          res = await management(container, 'POST', '/models', { model_name: m.name, url: artifact.dir }, deadline);
+        } catch (err) {
+          // The container went away or stopped answering mid-load: a replaced instance is worth a
+          // retry; a container that hangs is the model's problem.
+          if (im.instance.state === 'failed' || im.instance.state === 'stopped') {
+            throw new BerthError('ServiceUnavailable', `The instance loading model ${m.target} stopped before the load finished; retry the request.`);
+          }
+          const e = err as { code?: string; message?: string };
+          throw new ModelLoadError(0, `The container did not answer the load of model ${m.target} (${e.code ?? e.message ?? 'unknown error'}).`, im.instance, container.name);
+        }
         loadAnswer = res.text;
         if (res.status === 507) {
           // The container ran out of memory: make room by one more model, as SageMaker does.
