@@ -14,7 +14,7 @@ import type { TestBerth } from './helpers.js';
 
 const MME = join(ROOT, 'test', 'fixtures', 'mme-container.mjs');
 
-interface Answer { model: string; label: string | null; targetModel: string | null; loaded: number }
+interface Answer { model: string; label: string | null; targetModel: string | null; loaded: number; instance: string }
 
 /** A folder of model.tar.gz files, each with the given files, as a file:// prefix. */
 function prefix(dir: string, models: Record<string, Record<string, string>>): string {
@@ -24,13 +24,13 @@ function prefix(dir: string, models: Record<string, Record<string, string>>): st
   return pathToFileURL(root).href + '/';
 }
 
-async function deploy(tb: TestBerth, name: string, prefixUrl: string, opts: { env?: Record<string, string>; cache?: 'Enabled' | 'Disabled' } = {}): Promise<void> {
+async function deploy(tb: TestBerth, name: string, prefixUrl: string, opts: { env?: Record<string, string>; cache?: 'Enabled' | 'Disabled'; count?: number } = {}): Promise<void> {
   await tb.sm.send(new CreateModelCommand({
     ModelName: name,
     PrimaryContainer: { Image: 'mme', Mode: 'MultiModel', ModelDataUrl: prefixUrl, Environment: opts.env, MultiModelConfig: opts.cache ? { ModelCacheSetting: opts.cache } : undefined },
   }));
   await tb.sm.send(new CreateEndpointConfigCommand({
-    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
+    EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InstanceType: 'ml.m5.large', InitialInstanceCount: opts.count ?? 1 }],
   }));
   await tb.sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
   await waitUntilEndpointInService({ client: tb.sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: name }).catch(() => undefined);
@@ -88,6 +88,30 @@ test('a slow first load answers ModelNotReadyException while it goes on, then se
     assert.match(err.message, /model_fn raised ValueError: no weights/);
     return true;
   });
+});
+
+test('a busy model gets a second copy on the other instance, and calls spread over both', async (t) => {
+  const tb = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } }, multiModelReplicaOutstanding: 3 });
+  await deploy(tb, 'busy', prefix(tb.dir, { 'hot.tar.gz': { 'invoke-ms': '150', 'label.txt': 'hot' } }), { count: 2 });
+  assert.equal((await call(tb, 'busy', 'hot.tar.gz')).label, 'hot');
+  const answers: Answer[] = [];
+  for (let wave = 0; wave < 3; wave++) answers.push(...(await Promise.all(Array.from({ length: 12 }, () => call(tb, 'busy', 'hot.tar.gz')))));
+  const instances = new Set(answers.map((a) => a.instance));
+  assert.equal(instances.size, 2, 'calls reached both instances');
+  const res = await fetch(`${tb.url}/_berth/endpoints/busy/models`);
+  const views = ((await res.json()) as { instances: { models: { targetModel: string }[] }[] }).instances;
+  assert.deepEqual(views.map((v) => v.models.map((m) => m.targetModel)), [['hot.tar.gz'], ['hot.tar.gz']]);
+});
+
+test('the disk budget deletes unpacked models no instance holds, least recently used first', async (t) => {
+  const tb = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } }, multiModelDiskBudgetBytes: 2_500 });
+  const weights = (n: string) => ({ 'label.txt': n, 'weights.bin': n.repeat(1_000) });
+  await deploy(tb, 'disk', prefix(tb.dir, { 'a.tar.gz': weights('a'), 'b.tar.gz': weights('b'), 'c.tar.gz': weights('c') }), { env: { MME_MAX_MODELS: '1' } });
+  const artifacts = join(tb.dir, 'data', 'artifacts');
+  for (const n of ['a', 'b', 'c']) assert.equal((await call(tb, 'disk', `${n}.tar.gz`)).label, n);
+  // Each unpacked model is about 1 kB: c is loaded, b fits beside it, a (the oldest) is gone.
+  await waitFor(() => (readdirSync(artifacts).filter((f) => !f.includes('.partial-')).length === 2 ? true : undefined), 5_000, 'the oldest unpacked model to be deleted');
+  assert.equal((await call(tb, 'disk', 'a.tar.gz')).label, 'a', 'a deleted model is fetched again when called');
 });
 
 test('ModelCacheSetting Disabled unloads a model and deletes its files after each call', async (t) => {
