@@ -115,6 +115,8 @@ interface VariantModels {
   readonly costs: Map<string, number>;
   /** Unpacked artifacts on disk, by folder. */
   readonly disk: Map<string, { bytes: number; lastUsed: number }>;
+  /** The instance list last reconciled with `instances`. */
+  seen?: readonly Instance[];
 }
 
 /** One model's view for `GET /_berth/endpoints/{name}/models`. */
@@ -285,22 +287,29 @@ export class ModelHost {
   /** Drops the state of instances that are gone; returns the ready ones. */
   private sync(v: VariantModels, instances: readonly Instance[]): InstanceModels[] {
     let changed = false;
-    const live = new Set(instances.filter((i) => i.state !== 'failed' && i.state !== 'stopped').map((i) => i.id));
-    for (const [id] of v.instances) {
-      if (!live.has(id)) {
-        v.instances.delete(id);
-        changed = true;
-      }
-    }
     const ready: InstanceModels[] = [];
     for (const i of instances) {
-      if (i.state !== 'ready') continue;
+      if (i.state !== 'ready') {
+        if ((i.state === 'failed' || i.state === 'stopped') && v.instances.delete(i.id)) changed = true;
+        continue;
+      }
       let im = v.instances.get(i.id);
       if (!im) {
         im = { instance: i, models: new Map(), chain: Promise.resolve(), released: [] };
         v.instances.set(i.id, im);
       }
       ready.push(im);
+    }
+    // Instances that left the route: looked for only when the router was given a new list.
+    if (instances !== v.seen) {
+      v.seen = instances;
+      const live = new Set(instances.map((i) => i.id));
+      for (const id of v.instances.keys()) {
+        if (!live.has(id)) {
+          v.instances.delete(id);
+          changed = true;
+        }
+      }
     }
     if (changed) this.recordLoaded(v);
     return ready;
