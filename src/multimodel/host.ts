@@ -101,6 +101,9 @@ interface CatalogEntry extends ArtifactIdentity {
   readonly checkedAt: number;
   /** The container's name for this version of the model. */
   readonly name: string;
+  /** Metric labels, made once per check rather than per call: SageMaker's and per model. */
+  readonly labels: Labels;
+  readonly modelLabels: Labels;
 }
 
 interface VariantModels {
@@ -153,8 +156,7 @@ export class ModelHost {
     const v = this.variant(r);
     const entry = await this.lookup(v, r.targetModel);
     const name = entry.name;
-    const labels = { EndpointName: r.endpointName, VariantName: r.variantName };
-    const modelLabels = { ...labels, TargetModel: r.targetModel };
+    const { labels, modelLabels } = entry;
     const ready = this.sync(v, r.instances);
     if (ready.length === 0) {
       throw new BerthError('ServiceUnavailable', `No instance of variant ${r.variantName} of endpoint ${r.endpointName} is ready to serve; instances are being replaced. Retry shortly.`);
@@ -245,7 +247,11 @@ export class ModelHost {
         }
         throw new BerthError('InternalDependencyException', `Could not check model ${target} at ${url}: ${(err as Error).message}.`);
       }
-      const entry: CatalogEntry = { url, version: identity.version, size: identity.size, checkedAt: Date.now(), name: modelName(url, identity.version) };
+      const labels = { EndpointName: v.endpointName, VariantName: v.variantName };
+      const entry: CatalogEntry = {
+        url, version: identity.version, size: identity.size, checkedAt: Date.now(), name: modelName(url, identity.version),
+        labels, modelLabels: { ...labels, TargetModel: target },
+      };
       if (known && known.version !== entry.version) this.retireOldVersions(v, target, entry.name);
       v.catalog.set(target, entry);
       return entry;
