@@ -149,6 +149,27 @@ export class ModelHost {
 
   constructor(private readonly o: ModelHostOptions) {}
 
+  /**
+   * The warm path, without a promise: a model checked recently and loaded somewhere is leased at
+   * once. Anything else (a check due, a load, an error) returns undefined for `acquire`.
+   */
+  tryAcquire(r: AcquireRequest): ModelLease | undefined {
+    const v = this.variants.get(`${r.endpointName}\0${r.variantName}`);
+    if (v?.spec !== r.spec) return undefined;
+    const entry = v.catalog.get(r.targetModel);
+    if (!entry || Date.now() - entry.checkedAt >= this.o.settings.revalidateMs) return undefined;
+    return this.leaseLoaded(v, this.sync(v, r.instances), entry, r.targetModel);
+  }
+
+  private leaseLoaded(v: VariantModels, ready: InstanceModels[], entry: CatalogEntry, target: string): ModelLease | undefined {
+    const holder = leastBusyHolder(ready, entry.name);
+    if (!holder) return undefined;
+    this.observe('ModelCacheHit', entry.labels, entry.modelLabels, 1);
+    const m = holder.models.get(entry.name) as HostedModel;
+    if (m.inUse >= this.o.settings.replicaOutstanding) this.addReplica(v, ready, entry, entry.name, target);
+    return this.lease(v, holder, m);
+  }
+
   async acquire(r: AcquireRequest): Promise<ModelLease> {
     if (r.targetModel.split('/').some((part) => part === '..' || part === '.') || r.targetModel.startsWith('/')) {
       throw new BerthError('ValidationError', `TargetModel "${r.targetModel}" must be a path relative to the endpoint's model data prefix, without "." or ".." parts or a leading "/".`);
@@ -161,13 +182,8 @@ export class ModelHost {
     if (ready.length === 0) {
       throw new BerthError('ServiceUnavailable', `No instance of variant ${r.variantName} of endpoint ${r.endpointName} is ready to serve; instances are being replaced. Retry shortly.`);
     }
-    const holder = leastBusyHolder(ready, name);
-    if (holder) {
-      this.observe('ModelCacheHit', labels, modelLabels, 1);
-      const m = holder.models.get(name) as HostedModel;
-      if (m.inUse >= this.o.settings.replicaOutstanding) this.addReplica(v, ready, entry, name, r.targetModel);
-      return this.lease(v, holder, m);
-    }
+    const leased = this.leaseLoaded(v, ready, entry, r.targetModel);
+    if (leased) return leased;
     this.observe('ModelCacheHit', labels, modelLabels, 0);
     const started = process.hrtime.bigint();
     let im = ready.find((x) => x.models.get(name)?.state === 'loading');

@@ -158,7 +158,8 @@ export class Router {
     for (let attempt = 0; ; attempt++) {
       let lease: ModelLease;
       try {
-        lease = await models.acquire({ endpointName: req.endpointName, variantName: variant.name, spec, instances: variant.instances, targetModel: req.targetModel });
+        const wanted = { endpointName: req.endpointName, variantName: variant.name, spec, instances: variant.instances, targetModel: req.targetModel };
+        lease = models.tryAcquire(wanted) ?? (await models.acquire(wanted));
       } catch (err) {
         if (err instanceof ModelLoadError) {
           const failed = this.modelError(err.status, err.text, err.container, err.instance, variant, req);
