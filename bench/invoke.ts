@@ -9,25 +9,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEndpoint, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { createEndpoint, ensurePythonModules, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
 import type { LoadResult } from './lib.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' } } });
 const seconds = Number(values.seconds);
 const MODEL = join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx');
 const BODY = JSON.stringify([[5.1, 3.5, 1.4, 0.2]]);
-
-function ensurePython(): void {
-  try {
-    execFileSync('python3', ['-c', 'import fastapi, uvicorn, onnxruntime, numpy'], { stdio: 'ignore' });
-  } catch {
-    console.error('installing fastapi, uvicorn and onnxruntime from the machine\'s package index…');
-    // Name the configured local indexes first, so pip does not wait on an index it cannot reach.
-    const extra = execFileSync('python3', ['-m', 'pip', 'config', 'get', 'global.extra-index-url'], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
-    const indexes = extra.length ? ['--index-url', extra[0] as string, ...extra.slice(1).flatMap((u) => ['--extra-index-url', u])] : [];
-    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', ...indexes, 'fastapi', 'uvicorn', 'onnxruntime', 'numpy'], { stdio: 'inherit' });
-  }
-}
 
 async function berthEndpoint(): Promise<string> {
   const dir = tempDir();
@@ -54,7 +42,7 @@ async function fastapiBaseline(): Promise<string> {
 
 async function main(): Promise<void> {
   requireTool('wrk', 'wrk');
-  ensurePython();
+  ensurePythonModules(['fastapi', 'uvicorn', 'onnxruntime', 'numpy'], ['fastapi', 'uvicorn', 'onnxruntime', 'numpy']);
   const targets: [string, string][] = [
     ['(a) berth', await berthEndpoint()],
     ['(b) node http + onnxruntime-node', await nodeBaseline()],

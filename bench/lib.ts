@@ -89,6 +89,21 @@ function toMs(value: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
+/**
+ * Makes sure python3 can import `modules`, installing `packages` from the machine's configured
+ * package indexes if not (named first, so pip does not wait on an index it cannot reach).
+ */
+export function ensurePythonModules(modules: string[], packages: string[]): void {
+  try {
+    execFileSync('python3', ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' });
+  } catch {
+    console.error(`installing ${packages.join(', ')} from the machine's package index…`);
+    const extra = execFileSync('python3', ['-m', 'pip', 'config', 'get', 'global.extra-index-url'], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+    const indexes = extra.length ? ['--index-url', extra[0] as string, ...extra.slice(1).flatMap((u) => ['--extra-index-url', u])] : [];
+    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', ...indexes, ...packages], { stdio: 'inherit' });
+  }
+}
+
 export function requireTool(tool: string, debianPackage: string): void {
   try {
     execFileSync('which', [tool], { stdio: 'ignore' });

@@ -12,7 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createEndpoint, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { createEndpoint, ensurePythonModules, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
 import type { LoadResult } from './lib.js';
 
 const { values } = parseArgs({ options: { models: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '3' }, 'budget-mb': { type: 'string', default: '32' } } });
@@ -30,6 +30,7 @@ function percentile(xs: number[], p: number): number {
 async function main(): Promise<void> {
   requireTool('wrk', 'wrk');
   requireTool('moto_server', 'python3-moto (or pip install "moto[server]")');
+  ensurePythonModules(['onnx', 'numpy'], ['onnx', 'numpy']);
   const dir = tempDir();
   const models = join(dir, 'models');
   execFileSync('python3', [join(ROOT, 'bench', 'fixtures', 'make_mme_models.py'), String(count), models], { stdio: 'inherit' });

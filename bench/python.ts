@@ -14,7 +14,7 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEndpoint, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { createEndpoint, ensurePythonModules, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
 import type { LoadResult } from './lib.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, workers: { type: 'string', default: String(availableParallelism()) } } });
@@ -24,17 +24,6 @@ const FIXTURES = join(ROOT, 'test', 'fixtures', 'python');
 const MODEL = join(FIXTURES, 'models', 'diabetes-ridge.joblib');
 const ROW = [0.038, 0.0507, 0.0617, 0.0219, -0.0442, -0.0348, -0.0434, -0.0026, 0.0199, -0.0176];
 const BODY = JSON.stringify([ROW]);
-
-function ensurePython(): void {
-  try {
-    execFileSync('python3', ['-c', 'import fastapi, uvicorn, uvloop, httptools, sklearn, joblib'], { stdio: 'ignore' });
-  } catch {
-    console.error('installing fastapi, uvicorn, uvloop and httptools from the machine\'s package index…');
-    // Name the machine's own indexes, so pip does not wait on an index it cannot reach.
-    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', '--index-url', 'file:///opt/pypi/simple', '--extra-index-url', 'file:///opt/pypi-more/simple',
-      'fastapi', 'uvicorn', 'uvloop', 'httptools'], { stdio: 'inherit' });
-  }
-}
 
 /** The model folder as SageMaker unpacks the artifact: the model file and code/inference.py. */
 function modelFolder(dir: string): string {
@@ -82,7 +71,7 @@ async function fastapiBaseline(): Promise<string> {
 
 async function main(): Promise<void> {
   requireTool('wrk', 'wrk');
-  ensurePython();
+  ensurePythonModules(['fastapi', 'uvicorn', 'uvloop', 'httptools', 'sklearn', 'joblib'], ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'scikit-learn', 'joblib']);
   const targets: [string, string][] = [
     ['(a) berth (gateway + Python container)', await berthEndpoint()],
     ['(b) berth\'s Python container alone', await containerAlone()],

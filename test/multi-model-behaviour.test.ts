@@ -3,6 +3,7 @@
 // turned off, and berth's own model server's /models API spoken to directly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,6 +12,10 @@ import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand,
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { ROOT, artifact, makeModelTarGz, startTestBerth, tempDir, waitFor } from './helpers.js';
 import type { TestBerth } from './helpers.js';
+
+// berth reads S3 with the SDK's default credential chain, as a user's shell would provide it.
+process.env['AWS_ACCESS_KEY_ID'] ??= 'test';
+process.env['AWS_SECRET_ACCESS_KEY'] ??= 'test';
 
 const MME = join(ROOT, 'test', 'fixtures', 'mme-container.mjs');
 
@@ -189,4 +194,31 @@ test("Python models (users' inference.py) on a multi-model endpoint with SageMak
     got.forEach((v, i) => assert.ok(Math.abs(v - (wanted.diabetes_ridge[i] as number)) < 1e-6 * Math.abs(wanted.diabetes_ridge[i] as number), `${target} row ${i}: ${v}`));
   }
   assert.deepEqual((await loadedOn(tb, 'py-mme')).sort(), ['ridge-a.tar.gz', 'ridge-b.tar.gz']);
+});
+
+test('a model bigger than the memory budget and a store that cannot be reached give errors that say so', async (t) => {
+  const tb = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } }, multiModelMemoryBudgetBytes: 500 });
+  await deploy(tb, 'small', prefix(tb.dir, { 'big.tar.gz': { 'weights.bin': 'w'.repeat(2_000) } }));
+  await assert.rejects(call(tb, 'small', 'big.tar.gz'), (err: Error & { OriginalStatusCode?: number }) => {
+    assert.equal(err.name, 'ModelError');
+    assert.equal(err.OriginalStatusCode, 507);
+    assert.match(err.message, /Model big\.tar\.gz needs about 0\.0 MiB of memory, more than the 0\.0 MiB budget of an instance of this endpoint; raise multiModelMemoryBudgetBytes/);
+    return true;
+  });
+
+  // An S3 prefix on a store nobody answers: the check fails with SageMaker's dependency error, retryable.
+  const closed = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+  const down = await startTestBerth(t, { images: { mme: { command: [process.execPath, MME] } }, s3Endpoint: `http://127.0.0.1:${closed}`, s3ForcePathStyle: true });
+  await deploy(down, 'nostore', 's3://nowhere/models/');
+  await assert.rejects(call(down, 'nostore', 'a.tar.gz'), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+    assert.equal(err.name, 'InternalDependencyException');
+    assert.equal(err.$metadata?.httpStatusCode, 530);
+    assert.match(err.message, /^Could not check model a\.tar\.gz at s3:\/\/nowhere\/models\/a\.tar\.gz: /);
+    return true;
+  });
 });

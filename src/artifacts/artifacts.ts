@@ -85,14 +85,17 @@ export class ArtifactCache {
     const signal = AbortSignal.timeout(options.timeoutMs);
     const failed = (reason: string) =>
       new ArtifactError(`Failed to download model data for container "${options.container}" from URL: "${source.url}": ${reason}.`);
-    const scheme = /^([a-z0-9]+:)/.exec(source.url)?.[1] ?? '';
-    const from = this.sources[scheme];
-    if (!from) throw failed('berth fetches model data from s3://, https:// and file:// URLs');
+    let from: Source;
+    try {
+      from = this.source(source.url);
+    } catch (err) {
+      throw failed((err as Error).message);
+    }
     if (source.compression === 'Gzip' && source.dataType === 'S3Prefix') {
       throw failed('CompressionType Gzip needs S3DataType S3Object; a prefix is read as uncompressed files');
     }
     try {
-      if (scheme === 'file:') {
+      if (source.url.startsWith('file:')) {
         // A local folder is used where it is; nothing to copy.
         const path = FileSource.path(source.url);
         const info = await stat(path).catch(() => undefined);
