@@ -16,7 +16,16 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
 export function cleanup(): void {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) {
+    if (c.exitCode !== null || c.pid === undefined) continue;
+    // A child spawned `detached` leads its own process group: killing the group also ends the
+    // workers it forked (uvicorn's, the Python container's), which would otherwise outlive the bench.
+    try {
+      process.kill(-c.pid, 'SIGKILL');
+    } catch {
+      c.kill('SIGKILL');
+    }
+  }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 process.on('exit', cleanup);

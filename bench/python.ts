@@ -5,20 +5,22 @@
 //   (b) by berth's Python container alone, without the gateway (what the gateway hop costs),
 //   (c) by a hand-written FastAPI + uvicorn server (uvloop, httptools) with the same model,
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
-// run. Prints req/s, p50 and p99 and berth's ratios to (c).
+// run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds.
 //
-// Usage: npm run bench:python [-- --seconds 10 --workers 2]
+// Usage: npm run bench:python [-- --seconds 5 --rounds 5 --workers 2]
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEndpoint, ensurePythonModules, freePort, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { createEndpoint, ensurePythonModules, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
 import type { LoadResult } from './lib.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, workers: { type: 'string', default: String(availableParallelism()) } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' }, workers: { type: 'string', default: String(availableParallelism()) } } });
 const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const CONCURRENCY = [1, 16];
 const workers = Number(values.workers);
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'python');
 const MODEL = join(FIXTURES, 'models', 'diabetes-ridge.joblib');
@@ -53,7 +55,7 @@ async function berthEndpoint(): Promise<string> {
 async function containerAlone(): Promise<string> {
   const port = await freePort();
   track(spawn('python3', [join(ROOT, 'python', 'berth-python.py'), '--framework', 'sklearn', 'serve'], {
-    stdio: 'ignore',
+    stdio: 'ignore', detached: true,
     env: { ...process.env, SM_MODEL_DIR: modelFolder(tempDir()), SAGEMAKER_BIND_TO_PORT: String(port), SAGEMAKER_MODEL_SERVER_WORKERS: String(workers) },
   }));
   await waitForHttp(`http://127.0.0.1:${port}/ping`);
@@ -63,7 +65,7 @@ async function containerAlone(): Promise<string> {
 async function fastapiBaseline(): Promise<string> {
   const port = await freePort();
   track(spawn('python3', [join(ROOT, 'bench', 'baselines', 'fastapi_sklearn_server.py'), String(port), String(workers)], {
-    stdio: 'ignore', env: { ...process.env, BENCH_MODEL: MODEL },
+    stdio: 'ignore', detached: true, env: { ...process.env, BENCH_MODEL: MODEL },
   }));
   await waitForHttp(`http://127.0.0.1:${port}/ping`);
   return `http://127.0.0.1:${port}/invocations`;
@@ -82,33 +84,43 @@ async function main(): Promise<void> {
   for (const a of answers) {
     if (Math.abs((a[0] ?? NaN) - (answers[0]?.[0] ?? NaN)) > 1e-6) throw new Error(`the servers disagree on the prediction: ${JSON.stringify(answers)}`);
   }
-  const results = new Map<string, LoadResult>();
-  for (const connections of [1, 16]) {
-    for (const [name, url] of targets) {
-      wrk(url, BODY, connections, Math.min(2, seconds)); // warm-up
-      results.set(`${name}@${connections}`, wrk(url, BODY, connections, seconds));
+  for (const [, url] of targets) for (const c of CONCURRENCY) wrk(url, BODY, c, 2); // warm-up
+  // The machine's speed drifts between runs (shared, with CPU steal), so each round runs every
+  // server back to back, the order rotating, and berth's ratio to FastAPI is taken within a round.
+  const results = new Map<string, LoadResult[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const c of CONCURRENCY) {
+      for (let k = 0; k < targets.length; k++) {
+        const [name, url] = targets[(k + round) % targets.length] as [string, string];
+        const key = `${name}@${c}`;
+        results.set(key, [...(results.get(key) ?? []), wrk(url, BODY, c, seconds)]);
+      }
     }
   }
-  console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${seconds}s per cell\n`);
+  console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)\n`);
   const rows: (string | number)[][] = [];
-  for (const connections of [1, 16]) {
+  for (const c of CONCURRENCY) {
     for (const [name] of targets) {
-      const r = results.get(`${name}@${connections}`) as LoadResult;
-      rows.push([name, connections, Math.round(r.rps), r.p50Ms, r.p99Ms, r.errors]);
+      const rs = results.get(`${name}@${c}`) as LoadResult[];
+      rows.push([name, c, Math.round(median(rs.map((r) => r.rps))), median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms)), rs.reduce((n, r) => n + r.errors, 0)]);
     }
   }
   table(['server', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'errors'], rows);
-  const get = (n: string, c: number) => results.get(`${targets.find(([x]) => x.startsWith(n))?.[0]}@${c}`) as LoadResult;
+  const runs = (n: string, c: number) => results.get(`${targets.find(([x]) => x.startsWith(n))?.[0]}@${c}`) as LoadResult[];
+  const paired = (a: LoadResult[], b: LoadResult[], f: (r: LoadResult) => number) => median(a.map((r, i) => f(r) / f(b[i] as LoadResult)));
   console.log('');
   const ratios: (string | number)[][] = [];
-  for (const c of [1, 16]) {
-    const [a, b, f] = [get('(a)', c), get('(b)', c), get('(c)', c)];
-    ratios.push([`req/s at c=${c}: berth / FastAPI`, a.rps / f.rps, '≥ 1', a.rps / f.rps >= 1 ? 'yes' : 'no']);
-    ratios.push([`p50 at c=${c}: berth / FastAPI`, a.p50Ms / f.p50Ms, '≤ 1', a.p50Ms / f.p50Ms <= 1 ? 'yes' : 'no']);
-    ratios.push([`p99 at c=${c}: berth / FastAPI`, a.p99Ms / f.p99Ms, '', '']);
-    ratios.push([`req/s at c=${c}: container alone / FastAPI`, b.rps / f.rps, '', '']);
+  for (const c of CONCURRENCY) {
+    const [a, b, f] = [runs('(a)', c), runs('(b)', c), runs('(c)', c)];
+    const rps = paired(a, f, (r) => r.rps);
+    const p50 = paired(a, f, (r) => r.p50Ms);
+    ratios.push([`req/s at c=${c}: berth / FastAPI`, rps, '≥ 1', rps >= 1 ? 'yes' : 'no']);
+    ratios.push([`p50 at c=${c}: berth / FastAPI`, p50, '≤ 1', p50 <= 1 ? 'yes' : 'no']);
+    ratios.push([`p99 at c=${c}: berth / FastAPI`, paired(a, f, (r) => r.p99Ms), '', '']);
+    ratios.push([`req/s at c=${c}: container alone / FastAPI`, paired(b, f, (r) => r.rps), '', '']);
+    ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);
   }
-  table(['measure', 'value', 'target', 'met'], ratios);
+  table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
 }
 
 /** berth stops its instances on SIGTERM; the SIGKILL of bench/lib's cleanup would orphan them. */

@@ -1,7 +1,7 @@
 // An instance: one running copy of a variant's container(s), with a documented lifecycle. A model with
 // several containers (an inference pipeline or a direct-invocation model) runs them all in one
 // instance, each as its own process on its own port, and the instance lives and dies as one.
-import type { Dispatcher } from 'undici';
+import type { ContainerClient } from './client.js';
 
 /**
  * - `starting`: the processes run; not every container has answered /ping with 200 yet.
@@ -46,8 +46,8 @@ export interface ContainerHandle {
   readonly name: string;
   readonly url: string;
   readonly pid: number | undefined;
-  /** A keep-alive connection pool to the container. */
-  readonly dispatcher: Dispatcher;
+  /** Keep-alive connections to the container. */
+  readonly client: ContainerClient;
 }
 
 export interface Instance {

@@ -11,7 +11,7 @@ import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { Pool } from 'undici';
+import { ContainerClient } from './client.js';
 import type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceEvents, InstanceExit, InstanceSpec, InstanceState } from './instance.js';
 import { freePortBlock } from './ports.js';
 
@@ -53,7 +53,7 @@ class LineRing {
 /** One container process of an instance. */
 class ContainerProcess implements ContainerHandle {
   readonly url: string;
-  readonly dispatcher: Pool;
+  readonly client: ContainerClient;
   readonly ring = new LineRing();
   exitInfo: InstanceExit | undefined;
   readonly exited: Promise<void>;
@@ -66,7 +66,7 @@ class ContainerProcess implements ContainerHandle {
     onExit: (c: ContainerProcess) => void,
   ) {
     this.url = `http://127.0.0.1:${port}`;
-    this.dispatcher = new Pool(this.url, { connections: 128, keepAliveTimeout: 60_000, connectTimeout: 2_000 });
+    this.client = new ContainerClient('127.0.0.1', port);
     const onData = (chunk: Buffer) => {
       this.log.write(chunk);
       this.ring.push(chunk.toString('utf8'));
@@ -94,11 +94,8 @@ class ContainerProcess implements ContainerHandle {
 
   async ping(timeoutMs: number): Promise<boolean> {
     try {
-      const res = await this.dispatcher.request({
-        path: '/ping', method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
-      });
-      await res.body.dump();
-      return res.statusCode === 200;
+      const res = await this.client.request({ path: '/ping', method: 'GET', timeoutMs, maxResponseBytes: 1024 * 1024 });
+      return res.status === 200;
     } catch {
       return false;
     }
@@ -114,7 +111,7 @@ class ContainerProcess implements ContainerHandle {
       // The leader is gone; workers it forked may not be.
       signalGroup(this.child.pid, 'SIGKILL');
     }
-    await this.dispatcher.destroy().catch(() => undefined);
+    this.client.close();
     await new Promise<void>((resolve) => this.log.end(resolve));
   }
 }

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { ArtifactCache, ArtifactIdentity } from '../artifacts/index.js';
 import { ArtifactError } from '../artifacts/index.js';
 import { BerthError } from '../errors/index.js';
-import type { ContainerHandle, Instance } from '../fleet/index.js';
+import type { ContainerHandle, ContainerRequest, Instance } from '../fleet/index.js';
 import type { Labels, Logger, Metrics } from '../telemetry/index.js';
 import { instanceMemoryBytes } from './budget.js';
 import { processTreeRss } from './memory.js';
@@ -141,6 +141,8 @@ export interface InstanceModelsView {
   readonly models: HostedModelView[];
 }
 
+/** The multi-model API's answers are short JSON; this only bounds a misbehaving container. */
+const MANAGEMENT_ANSWER_LIMIT = 16 * 1024 * 1024;
 const NOT_FOUND_HINT = 'Please ensure that there is an object located at the URL and that the role passed to CreateModel has permissions to download the model.';
 
 export class ModelHost {
@@ -433,8 +435,7 @@ export class ModelHost {
           if (im.instance.state === 'failed' || im.instance.state === 'stopped') {
             throw new BerthError('ServiceUnavailable', `The instance loading model ${m.target} stopped before the load finished; retry the request.`);
           }
-          const e = err as { code?: string; message?: string };
-          throw new ModelLoadError(0, `The container did not answer the load of model ${m.target} (${e.code ?? e.message ?? 'unknown error'}).`, im.instance, container.name);
+          throw new ModelLoadError(0, `The container did not answer the load of model ${m.target} (${(err as Error).message}).`, im.instance, container.name);
         }
         loadAnswer = res.text;
         if (res.status === 507) {
@@ -640,16 +641,15 @@ function mmsMessage(text: string): string {
   return text;
 }
 
-async function management(container: ContainerHandle, method: string, path: string, body: unknown, deadline: number): Promise<{ status: number; text: string }> {
+async function management(container: ContainerHandle, method: ContainerRequest['method'], path: string, body: unknown, deadline: number): Promise<{ status: number; text: string }> {
   const timeoutMs = Math.max(1, deadline - Date.now());
-  const res = await container.dispatcher.request({
+  const res = await container.client.request({
     method,
     path,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    signal: AbortSignal.timeout(timeoutMs),
+    timeoutMs,
+    maxResponseBytes: MANAGEMENT_ANSWER_LIMIT,
   });
-  return { status: res.statusCode, text: await res.body.text() };
+  return { status: res.status, text: res.body.toString('utf8') };
 }

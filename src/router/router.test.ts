@@ -1,22 +1,20 @@
 // The router's choices, with instances that count what they receive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import type { Instance } from '../fleet/index.js';
+import type { ContainerClient, Instance } from '../fleet/index.js';
 import { Router } from './router.js';
 
 function fake(id: string, outstanding = 0, state: Instance['state'] = 'ready'): Instance & { calls: number } {
-  const dispatcher = {
+  const client = {
     request: () => {
       inst.calls += 1;
-      return Promise.resolve({ statusCode: 200, headers: { 'content-type': 'text/plain' }, body: Readable.from([Buffer.from(id)]) });
+      return Promise.resolve({ status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from(id) });
     },
-  } as unknown as Dispatcher;
+  } as unknown as ContainerClient;
   const inst = {
     id, state, outstanding, calls: 0,
     spec: { endpointName: 'e', variantName: 'v', containers: [{ name: 'primary', command: [], env: {} }] },
-    containers: [{ name: 'primary', url: '', pid: 1, dispatcher }],
+    containers: [{ name: 'primary', url: '', pid: 1, client }],
     waitUntilHealthy: () => Promise.resolve(), logTail: () => [], drain: () => Promise.resolve(), stop: () => Promise.resolve(), on: () => undefined, off: () => undefined,
   };
   return inst;

@@ -1,9 +1,9 @@
 // The data plane's protocol-free core: `invoke(request)` picks a variant (TargetVariant, else by
 // weight), an instance (least outstanding requests among ready ones), forwards over that instance's
 // keep-alive pool, and maps the container's answer to SageMaker's response or error.
-import type { Readable } from 'node:stream';
 import { BerthError } from '../errors/index.js';
-import type { ContainerHandle, Instance } from '../fleet/index.js';
+import { ContainerCallError } from '../fleet/index.js';
+import type { ContainerHandle, ContainerResponse, Instance } from '../fleet/index.js';
 import { ModelLoadError } from '../multimodel/index.js';
 import type { ModelHost, ModelLease, MultiModelSpec } from '../multimodel/index.js';
 import type { Metrics } from '../telemetry/index.js';
@@ -77,9 +77,6 @@ interface CallTarget {
 }
 
 const SERVING = new Set(['InService', 'Updating', 'RollingBack']);
-
-/** Errors where the container never received the request, so another instance may take it. */
-const NOT_DELIVERED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export class Router {
   private readonly routes = new Map<string, EndpointRoute>();
@@ -301,51 +298,37 @@ export class Router {
     if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
     // Multi-model containers receive TargetModel "for logging" (the model is named by the path).
     if (req.targetModel !== undefined) headers['x-amzn-sagemaker-target-model'] = req.targetModel;
-    const timeoutMs = Math.max(1, deadline - Date.now());
-    let res;
+    let res: ContainerResponse;
     try {
-      res = await container.dispatcher.request({
-        path,
-        method: 'POST',
-        headers,
-        body,
-        // undici's own timers bound the wait for the answer's head and each gap in its body; a
-        // per-request AbortSignal would cost a timer and listeners on every call.
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+      res = await container.client.request({
+        method: 'POST', path, headers, body, timeoutMs: Math.max(1, deadline - Date.now()), maxResponseBytes: this.options.maxResponseBytes,
       });
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (retryable && code !== undefined && NOT_DELIVERED.has(code)) throw new NotDelivered();
-      throw this.transportError(err, container.name, instance, variant, req);
+      if (retryable && err instanceof ContainerCallError && err.kind === 'refused') throw new NotDelivered();
+      throw this.callError(err, container.name, instance, variant, req);
     }
-    let out: Buffer;
-    try {
-      out = await readLimited(res.body, this.options.maxResponseBytes);
-    } catch (err) {
-      if (err instanceof TooLarge) {
-        throw this.modelError(500, `the response body is larger than ${this.options.maxResponseBytes} bytes`, container.name, instance, variant, req, 'and sent a response that is too large');
-      }
-      throw this.modelError(res.statusCode, '', container.name, instance, variant, req, 'and could not load the entire response body');
+    if (res.status < 200 || res.status >= 300) {
+      throw this.modelError(res.status, res.body.toString('utf8'), container.name, instance, variant, req);
     }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw this.modelError(res.statusCode, out.toString('utf8'), container.name, instance, variant, req);
-    }
-    return {
-      body: out,
-      contentType: headerValue(res.headers['content-type']),
-      customAttributes: headerValue(res.headers['x-amzn-sagemaker-custom-attributes']),
-    };
+    return { body: res.body, contentType: res.headers['content-type'], customAttributes: res.headers['x-amzn-sagemaker-custom-attributes'] };
   }
 
-  private transportError(err: unknown, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest): BerthError {
-    const e = err as { name?: string; code?: string; message?: string };
-    if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.name === 'AbortError') {
-      return this.modelError(0,
-        `Your invocation timed out while waiting for a response from container ${container}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.`,
-        container, instance, variant, req);
+  private callError(err: unknown, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest): BerthError {
+    if (!(err instanceof ContainerCallError)) throw err;
+    switch (err.kind) {
+      case 'timeout':
+        return this.modelError(0,
+          `Your invocation timed out while waiting for a response from container ${container}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.`,
+          container, instance, variant, req);
+      case 'too-large':
+        return this.modelError(500, `the response body is larger than ${this.options.maxResponseBytes} bytes`, container, instance, variant, req, 'and sent a response that is too large');
+      case 'malformed':
+        return this.modelError(err.status ?? 0, `The container ${container} answered with something that is not HTTP/1.1 (${err.message}).`, container, instance, variant, req);
+      case 'refused':
+      case 'closed':
+        if (err.status !== undefined) return this.modelError(err.status, '', container, instance, variant, req, 'and could not load the entire response body');
+        return this.modelError(0, `The connection to container ${container} closed before it answered (${err.message}); the container may have crashed.`, container, instance, variant, req);
     }
-    return this.modelError(0, `The connection to container ${container} closed before it answered (${e.code ?? e.message ?? 'unknown error'}); the container may have crashed.`, container, instance, variant, req);
   }
 
   private modelError(
@@ -363,30 +346,6 @@ export class Router {
 }
 
 class NotDelivered extends Error {}
-class TooLarge extends Error {}
-
-/** The whole body, refused past `limit` bytes; events rather than an async iterator, which costs more per call. */
-function readLimited(body: Readable, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    body.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        body.destroy();
-        reject(new TooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    body.once('error', reject);
-  });
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
 
 function pickInstance(variant: VariantRoute, exclude: ReadonlySet<Instance>, random: () => number): Instance | undefined {
   let best: Instance | undefined;

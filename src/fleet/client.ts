@@ -1,0 +1,449 @@
+// A keep-alive HTTP/1.1 client for one container on loopback. Every invocation takes this hop, so
+// it does only what the container contract needs: a whole request written with one socket write,
+// a whole answer framed by Content-Length, chunked encoding or the end of the connection, and one
+// timer per client rather than one per call. A general-purpose client (undici) spent about as much
+// CPU per call on its request objects, stream bodies and timers as the gateway's own HTTP server
+// (bench/python measures the hop).
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+
+/**
+ * Why a call failed:
+ * - `refused`: no connection could be made, so the container never saw the request (another
+ *   instance may take it);
+ * - `timeout`: no whole answer before the call's deadline (the connection is dropped);
+ * - `closed`: the connection ended or broke before the whole answer arrived (a crash, usually);
+ * - `too-large`: the answer's body passed `maxResponseBytes`;
+ * - `malformed`: what came back is not HTTP/1.x.
+ */
+export type ContainerCallFailure = 'refused' | 'timeout' | 'closed' | 'too-large' | 'malformed';
+
+export class ContainerCallError extends Error {
+  constructor(
+    readonly kind: ContainerCallFailure,
+    message: string,
+    /** The answer's status when its head arrived before the failure. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ContainerCallError';
+  }
+}
+
+export interface ContainerRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Starts with `/`; already percent-encoded. */
+  readonly path: string;
+  /** Lower-case names; values never contain CR, LF or NUL. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Buffer | string;
+  readonly timeoutMs: number;
+  /** A larger answer fails the call with `too-large` and drops the connection. */
+  readonly maxResponseBytes?: number;
+}
+
+export interface ContainerResponse {
+  readonly status: number;
+  /** Lower-case names; a repeated header's values joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+export interface ContainerClientOptions {
+  /** Connections opened at most; further calls wait for one to come free. */
+  readonly maxConnections?: number;
+  readonly connectTimeoutMs?: number;
+  /** An idle connection is closed after this long. */
+  readonly idleTimeoutMs?: number;
+}
+
+/** An answer's head may not be larger than this (the same bound the Python container puts on requests). */
+const MAX_HEAD_BYTES = 64 * 1024;
+const CRLF2 = Buffer.from('\r\n\r\n');
+const UNSAFE = /[\r\n\0]/;
+
+interface Call {
+  readonly head: string;
+  readonly body: Buffer | undefined;
+  readonly deadline: number;
+  readonly limit: number;
+  readonly method: string;
+  readonly resolve: (r: ContainerResponse) => void;
+  readonly reject: (e: ContainerCallError) => void;
+  connection: Connection | undefined;
+}
+
+export class ContainerClient {
+  private readonly idle: Connection[] = [];
+  private readonly queue: Call[] = [];
+  private readonly pending = new Set<Call>();
+  private readonly maxConnections: number;
+  private readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly hostHeader: string;
+  private connections = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(readonly host: string, readonly port: number, options: ContainerClientOptions = {}) {
+    this.maxConnections = options.maxConnections ?? 128;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.hostHeader = `${host}:${port}`;
+  }
+
+  request(req: ContainerRequest): Promise<ContainerResponse> {
+    if (this.closed) return Promise.reject(new ContainerCallError('refused', 'the container client is closed'));
+    const head = this.head(req);
+    const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
+    return new Promise((resolve, reject) => {
+      const call: Call = {
+        head: head + (body === undefined && req.method !== 'POST' && req.method !== 'PUT' ? '\r\n' : `content-length: ${body?.length ?? 0}\r\n\r\n`),
+        body,
+        deadline: Date.now() + req.timeoutMs,
+        limit: req.maxResponseBytes ?? Infinity,
+        method: req.method,
+        resolve,
+        reject,
+        connection: undefined,
+      };
+      this.pending.add(call);
+      this.arm(call.deadline);
+      const conn = this.idle.pop() ?? (this.connections < this.maxConnections ? this.open() : undefined);
+      if (conn) conn.send(call);
+      else this.queue.push(call);
+    });
+  }
+
+  /** Drops every connection; calls in flight fail with `closed`. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    clearInterval(this.sweeper);
+    for (const call of [...this.pending]) this.fail(call, new ContainerCallError('closed', 'the container client was closed'));
+    for (const conn of this.idle.splice(0)) conn.destroy();
+  }
+
+  private head(req: ContainerRequest): string {
+    if (UNSAFE.test(req.path) || req.path.includes(' ')) throw new TypeError(`unsafe request path ${JSON.stringify(req.path)}`);
+    let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
+    if (req.headers) {
+      for (const name in req.headers) {
+        const value = req.headers[name] as string;
+        if (UNSAFE.test(value)) throw new TypeError(`unsafe value for header ${name}`);
+        head += `${name}: ${value}\r\n`;
+      }
+    }
+    return head;
+  }
+
+  private open(): Connection {
+    this.connections += 1;
+    return new Connection(this, connect({ host: this.host, port: this.port, noDelay: true }), this.connectTimeoutMs);
+  }
+
+  /** A connection finished a call and can take another. */
+  released(conn: Connection): void {
+    const next = this.queue.shift();
+    if (next) {
+      conn.send(next);
+      return;
+    }
+    conn.idleSince = Date.now();
+    this.idle.push(conn);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(100, this.idleTimeoutMs / 4)).unref();
+  }
+
+  /** A connection is gone; a queued call may open a new one. */
+  lost(conn: Connection): void {
+    this.connections -= 1;
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    const next = this.queue.shift();
+    if (next && !this.closed) this.open().send(next);
+  }
+
+  settle(call: Call, res: ContainerResponse): void {
+    if (!this.pending.delete(call)) return;
+    call.resolve(res);
+  }
+
+  fail(call: Call, err: ContainerCallError): void {
+    if (!this.pending.delete(call)) return;
+    const i = this.queue.indexOf(call);
+    if (i >= 0) this.queue.splice(i, 1);
+    const conn = call.connection;
+    call.connection = undefined;
+    if (conn?.call === call) conn.destroy();
+    call.reject(err);
+  }
+
+  /** One timer for all calls: armed for the earliest deadline, re-armed when it fires. */
+  private arm(deadline: number): void {
+    if (deadline >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    this.timerAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const call of [...this.pending]) {
+      if (call.deadline <= now) this.fail(call, new ContainerCallError('timeout', 'no answer before the deadline'));
+      else next = Math.min(next, call.deadline);
+    }
+    if (next < Infinity) this.arm(next);
+  }
+
+  private sweep(): void {
+    const oldest = Date.now() - this.idleTimeoutMs;
+    for (const conn of this.idle.filter((c) => c.idleSince <= oldest)) conn.destroy();
+    if (this.idle.length === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+}
+
+/** Where the parser is in the answer. */
+type Stage = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close';
+
+class Connection {
+  call: Call | undefined;
+  idleSince = 0;
+  private connected = false;
+  private gone = false;
+  private stage: Stage = 'head';
+  /** Bytes not yet parsed (only ever a partial head, chunk-size line or trailer). */
+  private rest: Buffer | undefined;
+  private status = 0;
+  private headers: Record<string, string> = {};
+  private keepAlive = true;
+  private remaining = 0;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** The whole answer has been read; it is handed over once the bytes at hand are consumed. */
+  private done = false;
+
+  constructor(private readonly client: ContainerClient, private readonly socket: Socket, connectTimeoutMs: number) {
+    const connectTimer = setTimeout(() => this.broken('refused', `no connection within ${connectTimeoutMs} ms`), connectTimeoutMs);
+    socket.once('connect', () => {
+      this.connected = true;
+      clearTimeout(connectTimer);
+    });
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.broken(this.connected ? 'closed' : 'refused', err.code ?? err.message));
+    socket.once('close', () => {
+      clearTimeout(connectTimer);
+      this.broken('closed', 'connection closed');
+    });
+  }
+
+  send(call: Call): void {
+    this.call = call;
+    call.connection = this;
+    this.reset();
+    const body = call.body;
+    if (body === undefined || body.length === 0) {
+      this.socket.write(call.head, 'latin1');
+    } else if (body.length <= 16 * 1024) {
+      // Small bodies are copied next to the head so the call is one write and one segment.
+      const out = Buffer.allocUnsafe(call.head.length + body.length);
+      out.write(call.head, 0, 'latin1');
+      body.copy(out, call.head.length);
+      this.socket.write(out);
+    } else {
+      this.socket.cork();
+      this.socket.write(call.head, 'latin1');
+      this.socket.write(body);
+      this.socket.uncork();
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private reset(): void {
+    this.stage = 'head';
+    this.rest = undefined;
+    this.status = 0;
+    this.headers = {};
+    this.keepAlive = true;
+    this.chunks = [];
+    this.size = 0;
+    this.done = false;
+  }
+
+  private onData(data: Buffer): void {
+    const call = this.call;
+    if (!call) {
+      // Bytes nobody asked for: the connection cannot be trusted with the next call.
+      this.socket.destroy();
+      return;
+    }
+    let buf = this.rest ? Buffer.concat([this.rest, data]) : data;
+    this.rest = undefined;
+    try {
+      while (buf.length > 0 && !this.done) buf = this.step(call, buf);
+    } catch (err) {
+      if (err instanceof ContainerCallError) this.client.fail(call, err);
+      else throw err;
+      return;
+    }
+    // Bytes past the answer were never asked for: the connection cannot be trusted with another call.
+    if (this.done) this.finish(call, buf.length === 0);
+  }
+
+  /** Consumes what it can of `buf` and returns the remainder; keeps a partial line in `rest`. */
+  private step(call: Call, buf: Buffer): Buffer {
+    switch (this.stage) {
+      case 'head': {
+        const end = buf.indexOf(CRLF2);
+        if (end < 0) {
+          if (buf.length > MAX_HEAD_BYTES) throw new ContainerCallError('malformed', `an answer head larger than ${MAX_HEAD_BYTES} bytes`);
+          this.rest = buf;
+          return EMPTY;
+        }
+        this.parseHead(call, buf.toString('latin1', 0, end));
+        return buf.subarray(end + 4);
+      }
+      case 'length': {
+        const take = Math.min(this.remaining, buf.length);
+        this.append(call, take === buf.length ? buf : buf.subarray(0, take));
+        this.remaining -= take;
+        if (this.remaining === 0) this.complete();
+        return buf.subarray(take);
+      }
+      case 'until-close':
+        this.append(call, buf);
+        return EMPTY;
+      case 'chunk-size':
+      case 'trailers': {
+        const eol = buf.indexOf('\r\n');
+        if (eol < 0) {
+          if (buf.length > MAX_HEAD_BYTES) throw new ContainerCallError('malformed', 'a chunk-size or trailer line that never ends');
+          this.rest = buf;
+          return EMPTY;
+        }
+        const line = buf.toString('latin1', 0, eol);
+        if (this.stage === 'trailers') {
+          if (line === '') this.complete();
+        } else {
+          const size = parseInt(line, 16);
+          if (!/^[0-9a-fA-F]+/.test(line) || !Number.isSafeInteger(size)) throw new ContainerCallError('malformed', `a bad chunk size ${JSON.stringify(line.slice(0, 40))}`, this.status);
+          this.remaining = size;
+          this.stage = size === 0 ? 'trailers' : 'chunk-data';
+        }
+        return buf.subarray(eol + 2);
+      }
+      case 'chunk-data': {
+        const take = Math.min(this.remaining, buf.length);
+        this.append(call, buf.subarray(0, take));
+        this.remaining -= take;
+        if (this.remaining === 0) this.stage = 'chunk-end';
+        return buf.subarray(take);
+      }
+      case 'chunk-end': {
+        if (buf.length < 2) {
+          this.rest = buf;
+          return EMPTY;
+        }
+        if (buf[0] !== 13 || buf[1] !== 10) throw new ContainerCallError('malformed', 'a chunk not followed by CRLF', this.status);
+        this.stage = 'chunk-size';
+        return buf.subarray(2);
+      }
+    }
+  }
+
+  private parseHead(call: Call, head: string): void {
+    const lines = head.split('\r\n');
+    const statusLine = lines[0] ?? '';
+    const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(statusLine);
+    if (!m) throw new ContainerCallError('malformed', `not an HTTP/1.x status line: ${JSON.stringify(statusLine.slice(0, 80))}`);
+    const status = Number(m[2]);
+    const headers: Record<string, string> = {};
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new ContainerCallError('malformed', `a malformed header line ${JSON.stringify(line.slice(0, 80))}`, status);
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      const old = headers[name];
+      headers[name] = old === undefined ? value : `${old}, ${value}`;
+    }
+    if (status >= 100 && status < 200) return; // 100 Continue and the like precede the real answer.
+    this.status = status;
+    this.headers = headers;
+    const connection = headers['connection']?.toLowerCase() ?? '';
+    this.keepAlive = m[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'];
+    if (call.method === 'HEAD' || status === 204 || status === 304) {
+      this.complete();
+    } else if (te !== undefined && te.toLowerCase().includes('chunked')) {
+      this.stage = 'chunk-size';
+    } else if (cl !== undefined) {
+      const n = Number(cl);
+      if (!/^\d+$/.test(cl) || !Number.isSafeInteger(n)) throw new ContainerCallError('malformed', `a bad Content-Length ${JSON.stringify(cl)}`, status);
+      if (n > call.limit) throw new ContainerCallError('too-large', `an answer of ${n} bytes`, status);
+      this.remaining = n;
+      this.stage = 'length';
+      if (n === 0) this.complete();
+    } else {
+      this.keepAlive = false;
+      this.stage = 'until-close';
+    }
+  }
+
+  private append(call: Call, data: Buffer): void {
+    this.size += data.length;
+    if (this.size > call.limit) throw new ContainerCallError('too-large', `an answer of more than ${call.limit} bytes`, this.status);
+    this.chunks.push(data);
+  }
+
+  private complete(): void {
+    this.done = true;
+  }
+
+  private finish(call: Call, reusable: boolean): void {
+    const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size);
+    const res: ContainerResponse = { status: this.status, headers: this.headers, body };
+    this.call = undefined;
+    call.connection = undefined;
+    this.reset();
+    this.client.settle(call, res);
+    if (this.keepAlive && reusable && !this.gone) this.client.released(this);
+    else this.socket.destroy();
+  }
+
+  private onEnd(): void {
+    const call = this.call;
+    if (call && this.stage === 'until-close') {
+      this.finish(call, false);
+      return;
+    }
+    this.broken('closed', 'the container closed the connection');
+  }
+
+  private broken(kind: ContainerCallFailure, detail: string): void {
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      const status = this.status === 0 ? undefined : this.status;
+      this.client.fail(call, new ContainerCallError(kind, detail, status));
+    }
+    if (this.gone) return;
+    this.gone = true;
+    this.socket.destroy();
+    this.client.lost(this);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
