@@ -6,7 +6,7 @@ import { ContainerCallError } from '../fleet/index.js';
 import type { ContainerHandle, ContainerResponse, Instance } from '../fleet/index.js';
 import { ModelLoadError } from '../multimodel/index.js';
 import type { ModelHost, ModelLease, MultiModelSpec } from '../multimodel/index.js';
-import type { Metrics } from '../telemetry/index.js';
+import type { Labels, Metrics, Series } from '../telemetry/index.js';
 
 /**
  * How invocations reach an instance's containers: `single` (its one container), `serial` (an
@@ -80,6 +80,7 @@ const SERVING = new Set(['InService', 'Updating', 'RollingBack']);
 
 export class Router {
   private readonly routes = new Map<string, EndpointRoute>();
+  private readonly series = new WeakMap<VariantRoute, InvocationSeries>();
   private readonly random: () => number;
 
   constructor(private readonly options: RouterOptions) {
@@ -206,12 +207,8 @@ export class Router {
 
   private async forward(instance: Instance, variant: VariantRoute, req: InvocationRequest, target?: CallTarget): Promise<InvocationResponse> {
     const deadline = Date.now() + this.options.invocationTimeoutMs;
-    const started = process.hrtime.bigint();
-    const timing = { modelNs: 0n };
-    // SageMaker's dimensions; in Direct mode each container also has its own series.
-    const labels: Record<string, string> = { EndpointName: req.endpointName, VariantName: variant.name };
-    if (variant.mode === 'direct' && req.targetContainerHostname !== undefined) labels['ContainerName'] = req.targetContainerHostname;
-    const metrics = this.options.metrics;
+    const started = performance.now();
+    const timing = { modelMs: 0 };
     instance.outstanding += 1;
     try {
       let result: InvocationResponse;
@@ -227,22 +224,45 @@ export class Router {
         const out = await this.call(call, req.body, req.contentType, req.accept, req, deadline, instance, variant, true, timing);
         result = { body: out.body, contentType: out.contentType, customAttributes: out.customAttributes, invokedVariant: variant.name };
       }
-      if (metrics) {
-        metrics.increment('Invocations', labels);
-        const modelUs = Number(timing.modelNs / 1000n);
-        metrics.observe('ModelLatency', labels, modelUs);
-        metrics.observe('OverheadLatency', labels, Math.max(0, Number((process.hrtime.bigint() - started) / 1000n) - modelUs));
+      const series = this.seriesFor(variant, req);
+      if (series) {
+        const modelUs = Math.round(timing.modelMs * 1000);
+        series.invocations.add();
+        series.modelLatency.record(modelUs);
+        series.overheadLatency.record(Math.max(0, Math.round((performance.now() - started) * 1000) - modelUs));
       }
       return result;
     } catch (err) {
-      if (!(err instanceof NotDelivered)) this.countFailure(err, labels);
+      if (!(err instanceof NotDelivered)) this.countFailure(err, labelsFor(variant, req));
       throw err;
     } finally {
       instance.outstanding -= 1;
     }
   }
 
-  private countFailure(err: unknown, labels: Record<string, string>): void {
+  /**
+   * The series a successful invocation updates, looked up once per published variant route rather
+   * than per call (Direct mode's per-container series are looked up each time).
+   */
+  private seriesFor(variant: VariantRoute, req: InvocationRequest): InvocationSeries | undefined {
+    const metrics = this.options.metrics;
+    if (!metrics) return undefined;
+    const direct = variant.mode === 'direct';
+    let series = direct ? undefined : this.series.get(variant);
+    if (series?.endpointName !== req.endpointName) {
+      const labels = labelsFor(variant, req);
+      series = {
+        endpointName: req.endpointName,
+        invocations: metrics.series('Invocations', labels),
+        modelLatency: metrics.series('ModelLatency', labels),
+        overheadLatency: metrics.series('OverheadLatency', labels),
+      };
+      if (!direct) this.series.set(variant, series);
+    }
+    return series;
+  }
+
+  private countFailure(err: unknown, labels: Labels): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
     metrics.increment('Invocations', labels);
@@ -254,7 +274,7 @@ export class Router {
    * An inference pipeline: the client's Content-Type reaches the first container, each answer's
    * Content-Type becomes the next request's, the client's Accept reaches only the last container.
    */
-  private async pipeline(instance: Instance, variant: VariantRoute, req: InvocationRequest, deadline: number, timing: { modelNs: bigint }): Promise<InvocationResponse> {
+  private async pipeline(instance: Instance, variant: VariantRoute, req: InvocationRequest, deadline: number, timing: { modelMs: number }): Promise<InvocationResponse> {
     let body = req.body;
     let contentType = req.contentType;
     let customAttributes: string | undefined;
@@ -274,20 +294,8 @@ export class Router {
 
   /** One request to one container; a 4xx/5xx answer or a transport failure becomes ModelError. */
   private async call(
-    target: CallTarget, body: Buffer, contentType: string | undefined, accept: string | undefined,
-    req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean, timing: { modelNs: bigint },
-  ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {
-    const sent = process.hrtime.bigint();
-    try {
-      return await this.callOnce(target, body, contentType, accept, req, deadline, instance, variant, retryable);
-    } finally {
-      timing.modelNs += process.hrtime.bigint() - sent;
-    }
-  }
-
-  private async callOnce(
     { container, path }: CallTarget, body: Buffer, contentType: string | undefined, accept: string | undefined,
-    req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean,
+    req: InvocationRequest, deadline: number, instance: Instance, variant: VariantRoute, retryable: boolean, timing: { modelMs: number },
   ): Promise<{ body: Buffer; contentType?: string | undefined; customAttributes?: string | undefined }> {
     // Only what the caller sent: a missing Content-Type means something to some containers
     // (XGBoost reads libsvm), so none is invented here.
@@ -298,15 +306,18 @@ export class Router {
     if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
     // Multi-model containers receive TargetModel "for logging" (the model is named by the path).
     if (req.targetModel !== undefined) headers['x-amzn-sagemaker-target-model'] = req.targetModel;
+    const sent = performance.now();
     let res: ContainerResponse;
     try {
       res = await container.client.request({
         method: 'POST', path, headers, body, timeoutMs: Math.max(1, deadline - Date.now()), maxResponseBytes: this.options.maxResponseBytes,
       });
     } catch (err) {
+      timing.modelMs += performance.now() - sent;
       if (retryable && err instanceof ContainerCallError && err.kind === 'refused') throw new NotDelivered();
       throw this.callError(err, container.name, instance, variant, req);
     }
+    timing.modelMs += performance.now() - sent;
     if (res.status < 200 || res.status >= 300) {
       throw this.modelError(res.status, res.body.toString('utf8'), container.name, instance, variant, req);
     }
@@ -346,6 +357,21 @@ export class Router {
 }
 
 class NotDelivered extends Error {}
+
+interface InvocationSeries {
+  readonly endpointName: string;
+  readonly invocations: Series;
+  readonly modelLatency: Series;
+  readonly overheadLatency: Series;
+}
+
+/** SageMaker's dimensions; in Direct mode each container also has its own series. */
+function labelsFor(variant: VariantRoute, req: InvocationRequest): Labels {
+  if (variant.mode === 'direct' && req.targetContainerHostname !== undefined) {
+    return { EndpointName: req.endpointName, VariantName: variant.name, ContainerName: req.targetContainerHostname };
+  }
+  return { EndpointName: req.endpointName, VariantName: variant.name };
+}
 
 function pickInstance(variant: VariantRoute, exclude: ReadonlySet<Instance>, random: () => number): Instance | undefined {
   let best: Instance | undefined;

@@ -5,11 +5,22 @@
 
 export type Labels = Readonly<Record<string, string>>;
 
-interface Series {
-  readonly labels: Labels;
-  value: number;
-  sum: number;
-  count: number;
+/** One metric under one set of labels; a caller that counts on every invocation keeps its series. */
+export class Series {
+  value = 0;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly labels: Labels) {}
+
+  add(by = 1): void {
+    this.value += by;
+  }
+
+  record(value: number): void {
+    this.sum += value;
+    this.count += 1;
+  }
 }
 
 const HELP: Readonly<Record<string, [type: 'counter' | 'summary' | 'gauge', help: string]>> = {
@@ -41,42 +52,41 @@ function escape(v: string): string {
 }
 
 export class Metrics {
-  private readonly series = new Map<string, Map<string, Series>>();
+  private readonly byName = new Map<string, Map<string, Series>>();
 
-  private get(name: MetricName, labels: Labels): Series {
-    let byLabels = this.series.get(name);
+  /** The live series of `name` under `labels`, created at zero the first time. */
+  series(name: MetricName, labels: Labels): Series {
+    let byLabels = this.byName.get(name);
     if (!byLabels) {
       byLabels = new Map();
-      this.series.set(name, byLabels);
+      this.byName.set(name, byLabels);
     }
     const k = key(labels);
     let s = byLabels.get(k);
     if (!s) {
-      s = { labels, value: 0, sum: 0, count: 0 };
+      s = new Series(labels);
       byLabels.set(k, s);
     }
     return s;
   }
 
   increment(name: MetricName, labels: Labels, by = 1): void {
-    this.get(name, labels).value += by;
+    this.series(name, labels).add(by);
   }
 
   set(name: MetricName, labels: Labels, value: number): void {
-    this.get(name, labels).value = value;
+    this.series(name, labels).value = value;
   }
 
   observe(name: MetricName, labels: Labels, value: number): void {
-    const s = this.get(name, labels);
-    s.sum += value;
-    s.count += 1;
+    this.series(name, labels).record(value);
   }
 
   /** The Prometheus text exposition of every series. */
   render(): string {
     const lines: string[] = [];
     for (const [name, [type, help]] of Object.entries(HELP)) {
-      const byLabels = this.series.get(name);
+      const byLabels = this.byName.get(name);
       if (!byLabels) continue;
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const s of byLabels.values()) {

@@ -51,12 +51,15 @@ export function createWireServer(o: WireOptions): Server {
 }
 
 async function handle(o: WireOptions, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://berth');
-  const path = url.pathname;
   const target = req.headers['x-amz-target'];
   if (req.method === 'POST' && typeof target === 'string' && target !== '') {
     return controlPlane(o, req, res, requestId, target);
   }
+  // The raw path, not a URL object: invocations take this route on every call, and only the logs
+  // route reads a query string.
+  const raw = req.url ?? '/';
+  const query = raw.indexOf('?');
+  const path = query < 0 ? raw : raw.slice(0, query);
   const inv = INVOCATION_PATH.exec(path);
   if (inv && req.method === 'POST') {
     return runtime(o, req, res, requestId, decodeURIComponent(inv[1] as string), inv[2] as string);
@@ -71,7 +74,8 @@ async function handle(o: WireOptions, req: IncomingMessage, res: ServerResponse,
   }
   const logs = LOGS_PATH.exec(path);
   if (logs && req.method === 'GET') {
-    const lines = Math.max(1, Math.min(10_000, Number(url.searchParams.get('lines') ?? 200) || 200));
+    const params = new URLSearchParams(query < 0 ? '' : raw.slice(query + 1));
+    const lines = Math.max(1, Math.min(10_000, Number(params.get('lines') ?? 200) || 200));
     const text = await o.logs(decodeURIComponent(logs[1] as string), lines);
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-amzn-requestid': requestId });
     res.end(text);
