@@ -107,6 +107,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     healthCheckIntervalMs: config.healthCheckIntervalMs,
     unhealthyThreshold: config.unhealthyThreshold,
     baseEnv: containerEnv,
+    spinWaitMicros: config.spinWaitMicros,
   });
   const metrics = new Metrics();
   const artifacts = new ArtifactCache({

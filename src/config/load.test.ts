@@ -57,3 +57,9 @@ test('the Python container settings: interpreter and requirements install, off b
   assert.equal(loadConfig({ env: { BERTH_PYTHON_INSTALL_REQUIREMENTS: '1' }, flags: { python: '/opt/py/bin/python' } }).python, '/opt/py/bin/python');
   assert.throws(() => loadConfig({ env: { BERTH_PYTHON_INSTALL_REQUIREMENTS: 'yes' } }), /BERTH_PYTHON_INSTALL_REQUIREMENTS=yes is not true or false/);
 });
+
+test('the gateway polls for a lone answer for 1000 µs unless told otherwise, never more than 100 ms', () => {
+  assert.equal(loadConfig({}).spinWaitMicros, 1000);
+  assert.equal(loadConfig({ env: { BERTH_SPIN_WAIT_MICROS: '0' } }).spinWaitMicros, 0);
+  assert.throws(() => loadConfig({ env: { BERTH_SPIN_WAIT_MICROS: '500000' } }), ConfigError);
+});

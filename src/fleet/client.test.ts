@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { Socket } from 'node:net';
 import type { TestContext } from 'node:test';
-import { ContainerCallError, ContainerClient } from './client.js';
+import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises';
+import { ContainerCallError, ContainerClient, SpinWait } from './client.js';
 
 async function httpServer(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void): Promise<{ port: number; connections: () => number }> {
   let connections = 0;
@@ -250,4 +251,39 @@ test('idle connections are closed after idleTimeoutMs, and one the container clo
   await new Promise((res) => setTimeout(res, 200));
   assert.equal((await d.request({ method: 'GET', path: '/ping', timeoutMs: 1000 })).body.toString(), 'b');
   assert.equal(theirs, 2, 'the connection the container closed was dropped, not reused');
+});
+
+test('SpinWait polls only for a lone call, stops when it ends or its time is up, and not after calls overlap', async () => {
+  const spin = new SpinWait(50_000);
+  spin.begin();
+  assert.equal(spin.polling, true);
+  await sleep(5);
+  assert.equal(spin.polling, true, 'still polling while the lone call is in flight');
+  spin.end();
+  await turn();
+  await turn();
+  assert.equal(spin.polling, false, 'stops once the call ended');
+
+  const short = new SpinWait(2_000);
+  short.begin();
+  await sleep(20);
+  assert.equal(short.polling, false, 'stops after its micros even if the call goes on');
+  short.end();
+
+  const busy = new SpinWait(50_000);
+  busy.begin();
+  busy.begin(); // two calls overlap: the containers are busy
+  await turn();
+  await turn();
+  assert.equal(busy.polling, false);
+  busy.end();
+  busy.end();
+  busy.begin(); // alone again, but calls overlapped a moment ago
+  assert.equal(busy.polling, false);
+  busy.end();
+
+  const off = new SpinWait(0);
+  off.begin();
+  assert.equal(off.polling, false);
+  off.end();
 });

@@ -4,5 +4,5 @@ export type { ProcessFleetOptions } from './process.js';
 export { ImageTable, parseImage } from './images.js';
 export type { ImageCommand, ResolvedImage, ImageReference } from './images.js';
 export type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceSpec, InstanceState, InstanceExit } from './instance.js';
-export { ContainerCallError, ContainerClient } from './client.js';
+export { ContainerCallError, ContainerClient, SpinWait } from './client.js';
 export type { ContainerCallFailure, ContainerRequest, ContainerResponse } from './client.js';

@@ -11,7 +11,7 @@ import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { ContainerClient } from './client.js';
+import { ContainerClient, SpinWait } from './client.js';
 import type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceEvents, InstanceExit, InstanceSpec, InstanceState } from './instance.js';
 import { freePortBlock } from './ports.js';
 
@@ -25,6 +25,8 @@ export interface ProcessFleetOptions {
   readonly unhealthyThreshold: number;
   /** Environment every container inherits before its own (PATH, HOME, …). */
   readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  /** How long the gateway polls for a lone call's answer before sleeping (SpinWait); 0: never. */
+  readonly spinWaitMicros?: number;
 }
 
 const RING_LINES = 200;
@@ -63,10 +65,11 @@ class ContainerProcess implements ContainerHandle {
     readonly port: number,
     private readonly child: ChildProcess,
     private readonly log: WriteStream,
+    spinWait: SpinWait,
     onExit: (c: ContainerProcess) => void,
   ) {
     this.url = `http://127.0.0.1:${port}`;
-    this.client = new ContainerClient('127.0.0.1', port);
+    this.client = new ContainerClient('127.0.0.1', port, { spinWait });
     const onData = (chunk: Buffer) => {
       this.log.write(chunk);
       this.ring.push(chunk.toString('utf8'));
@@ -238,8 +241,10 @@ export class ProcessFleet implements FleetProvider {
   private readonly instances = new Set<ProcessInstance>();
   private readonly timer: NodeJS.Timeout;
   private checking = false;
+  private readonly spinWait: SpinWait;
 
   private constructor(private readonly options: ProcessFleetOptions) {
+    this.spinWait = new SpinWait(options.spinWaitMicros ?? 0);
     this.timer = setInterval(() => void this.checkAll(), options.healthCheckIntervalMs);
     this.timer.unref();
   }
@@ -292,7 +297,7 @@ export class ProcessFleet implements FleetProvider {
       detached: true, // its own process group, so stop() reaches the workers it forks
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new ContainerProcess(c.name, port, child, log, (p) => instance.containerExited(p));
+    return new ContainerProcess(c.name, port, child, log, this.spinWait, (p) => instance.containerExited(p));
   }
 
   async stopAll(graceMs: number): Promise<void> {
