@@ -58,6 +58,20 @@ test('runtime errors have SageMaker codes, statuses and members', async (t) => {
     assert.match(err.message, /sent a response that is too large/);
     return true;
   });
+  // A container that answers with something other than HTTP, or drops the connection mid-answer.
+  await assert.rejects(invoke({ action: 'garbage' }), (err: unknown) => {
+    assert.ok(err instanceof ModelError);
+    assert.equal(err.OriginalStatusCode, 0);
+    assert.match(err.message, /^Received server error \(0\) from primary with message "The container primary answered with something that is not HTTP\/1\.1 \(not an HTTP\/1\.x status line: "SSH-2\.0-not-http"\)\."/);
+    return true;
+  });
+  await assert.rejects(invoke({ action: 'truncate' }), (err: unknown) => {
+    assert.ok(err instanceof ModelError);
+    assert.equal(err.OriginalStatusCode, 200);
+    assert.match(err.message, /^Received server error \(200\) from primary and could not load the entire response body\./);
+    return true;
+  });
+  assert.equal((await invoke({})).InvokedProductionVariant, 'AllTraffic');
   await assert.rejects(invoke('x'.repeat(100_001)), (err: unknown) => {
     assert.ok(err instanceof ValidationError);
     assert.equal(err.$metadata.httpStatusCode, 400);
