@@ -151,7 +151,8 @@ class Server:
     ``tick`` runs about once a second (parent checks, watchdogs).
     """
 
-    def __init__(self, listener, app, max_body, *, max_body_setting="", force_close=False, tick=None, tick_every=1.0):
+    def __init__(self, listener, app, max_body, *, max_body_setting="", force_close=False, tick=None, tick_every=1.0,
+                 on_close=None):
         self.listener = listener
         self.app = app
         self.max_body = max_body
@@ -160,6 +161,8 @@ class Server:
         self.force_close = force_close
         self.tick = tick
         self.tick_every = tick_every
+        #: called after each connection closes (prefork's workers count them for the master)
+        self.on_close = on_close
         self.sel = selectors.DefaultSelector()
         self.conns = {}
         self.stopping = False
@@ -274,16 +277,21 @@ class Server:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED):
                     return
                 raise
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Conn(sock)
-            self.conns[sock.fileno()] = conn
-            self.sel.register(sock, selectors.EVENT_READ, self._readable)
+            self.adopt(sock)
+
+    def adopt(self, sock):
+        """Serves a connection accepted elsewhere (prefork's master hands them to its workers)."""
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Conn(sock)
+        self.conns[sock.fileno()] = conn
+        self.sel.register(sock, selectors.EVENT_READ, self._readable)
 
     def _close(self, conn):
         fd = conn.sock.fileno()
         if fd >= 0:
-            self.conns.pop(fd, None)
+            if self.conns.pop(fd, None) is not None and self.on_close is not None:
+                self.on_close()
             try:
                 self.sel.unregister(conn.sock)
             except (KeyError, ValueError):
@@ -417,11 +425,9 @@ class Server:
                 sock.setblocking(False)
 
 
-def bind(port, host="127.0.0.1", backlog=1024, reuse_port=False):
+def bind(port, host="127.0.0.1", backlog=1024):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(backlog)
     sock.setblocking(False)

@@ -3,16 +3,19 @@
 The master imports the handler module (so a broken module fails once, before any fork), listens on
 the port and forks the workers. Each worker runs ``model_fn`` — as gunicorn's workers do in
 SageMaker's scikit-learn and XGBoost images — and reports to the master over a socketpair. Until
-every worker has a model, the master answers ``/ping`` (and anything else) with 503. Then each
-worker opens its own listening socket on the port (SO_REUSEPORT) and the master closes its one: the
-kernel spreads connections evenly over the workers' sockets, where one shared socket lets whichever
-worker wakes first take a whole burst of keep-alive connections, and a worker that is still loading
-(a replacement) has no socket, so no connection waits for it.
+every worker has a model, the master answers ``/ping`` (and anything else) with 503. Then the master
+stops answering and only accepts: it hands each new connection (its file descriptor, over the
+worker's socketpair) to the serving worker with the fewest open connections, as Node's cluster
+module does. berth's gateway keeps a few long-lived keep-alive connections per container, and neither
+alternative spreads those evenly: on one shared socket whichever worker wakes first takes a whole
+burst, and SO_REUSEPORT hashes them (bench/python saw 12 of 16 on one worker, 5 on the other, and a
+p99 latency several times the container's alone). A worker that is still loading (a replacement) is
+given nothing; with none serving, new connections wait in the listen backlog.
 
 Worker lifecycle, as the master sees it:
 - ``loading``: forked, running ``model_fn``.
 - ``ready``: reported its model; waiting for the go (first start) or serving.
-- ``serving``: accepting connections on the shared socket.
+- ``serving``: given connections by the master.
 A worker that fails ``model_fn`` ends the container: the master prints the Python error and exits 1,
 so the endpoint fails with that error in FailureReason. A serving worker that dies (a crash in
 native code, or the watchdog below) is replaced by a new one that loads the model again.
@@ -21,6 +24,7 @@ Timeouts: a hook running past SAGEMAKER_MODEL_SERVER_TIMEOUT is interrupted with
 request answered 504. A worker stuck in native code where SIGALRM cannot reach it is killed by the
 master's watchdog 10 s later (gunicorn's behaviour for a silent worker) and replaced.
 """
+import errno
 import mmap
 import os
 import signal
@@ -66,9 +70,17 @@ class Master:
         self.parent = os.getppid()
         # busy[i]: monotonic time worker i started its current request, 0 when idle.
         self.busy = mmap.mmap(-1, 8 * max(1, opts.workers))
+        # closed[i]: connections worker i has closed; with given[i] (what the master handed it), the
+        # number it holds open, without a message per close.
+        self.closed = mmap.mmap(-1, 8 * max(1, opts.workers))
+        self.given = {}
+        # accepted connections no worker could take yet (the only one died): handed on at the next "L"
+        self.waiting = []
+        self.dispatching = False
+        self.next_index = 0
 
     def run(self):
-        self.listener = http.bind(self.opts.port, reuse_port=True)
+        self.listener = http.bind(self.opts.port)
         self.port = self.listener.getsockname()[1]
         self.server = http.Server(self.listener, self._loading_app, self.opts.max_body, max_body_setting=self.opts.max_body_setting, force_close=True, tick=self._tick)
         self.server.install_wakeup()
@@ -87,6 +99,8 @@ class Master:
 
     # -- workers -------------------------------------------------------------------------------
     def _spawn(self, index):
+        struct.pack_into("q", self.closed, 8 * index, 0)
+        self.given[index] = 0
         parent, child = socket.socketpair()
         pid = os.fork()
         if pid == 0:
@@ -110,14 +124,13 @@ class Master:
             data = b""
         if data[:1] == b"L":
             w.state = "serving"
-            if self.listener is not None and all(x.state == "serving" for x in self.workers.values()):
-                # Every worker listens now: from here on they alone accept, each on its own socket.
+            if self.server.listening and all(x.state == "serving" for x in self.workers.values()):
+                # Every worker has its model: from here on the master only hands out connections.
                 self.server.stop_listening()
-                self.listener.close()
-                self.listener = None
                 for conn in list(self.server.conns.values()):
                     self.server._close(conn)
                 log("%d worker(s) serving on port %d." % (len(self.workers), self.port))
+            self._dispatch_on()
             return
         if data[:1] == b"R":
             w.state = "ready"
@@ -158,6 +171,67 @@ class Master:
         struct.pack_into("d", self.busy, 8 * w.index, 0.0)
         self._spawn(w.index)
 
+    # -- handing out connections -----------------------------------------------------------------
+    def _dispatch_on(self):
+        serving = [w for w in self.workers.values() if w.state == "serving"]
+        while self.waiting and serving:
+            sock = self.waiting.pop(0)
+            if not self._hand(sock, serving):
+                self.waiting.insert(0, sock)
+                return
+            sock.close()
+        if not self.dispatching and not self.stopping and not self.server.listening:
+            self.server.add_reader(self.listener, self._dispatch)
+            self.dispatching = True
+
+    def _dispatch_off(self):
+        if self.dispatching:
+            self.server.remove_reader(self.listener)
+            self.dispatching = False
+
+    def _dispatch(self, listener):
+        for _ in range(64):
+            serving = [w for w in self.workers.values() if w.state == "serving"]
+            if not serving:
+                # A replacement is loading: connections wait in the backlog until it serves.
+                self._dispatch_off()
+                return
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED):
+                    return
+                raise
+            if self._hand(sock, serving):
+                sock.close()  # the worker holds its own copy
+            else:
+                self.waiting.append(sock)
+                self._dispatch_off()
+                return
+
+    def _hand(self, sock, serving):
+        """To the worker holding the fewest open connections; ties go round the workers in turn. False
+        when every channel refused it (the workers are dying)."""
+        n = len(serving)
+        start = self.next_index % n
+        order = sorted(range(n), key=lambda k: (self._open(serving[(start + k) % n]), k))
+        self.next_index += 1
+        for k in order:
+            w = serving[(start + k) % n]
+            try:
+                socket.send_fds(w.chan, [b"C"], [sock.fileno()])
+            except OSError:
+                continue  # it is going away; its channel's EOF is handled in _from_worker
+            self.given[w.index] = self.given.get(w.index, 0) + 1
+            return True
+        return False
+
+    def _open(self, w):
+        (closed,) = struct.unpack_from("q", self.closed, 8 * w.index)
+        return self.given.get(w.index, 0) - closed
+
     def _all_ready(self):
         self.serving = True
         for w in self.workers.values():
@@ -187,6 +261,7 @@ class Master:
     def _fail(self):
         self.exit_code = 1
         self.stopping = True
+        self._dispatch_off()
         for w in list(self.workers.values()):
             _kill(w.pid, signal.SIGKILL)
         self.server.stop(0)
@@ -195,6 +270,7 @@ class Master:
         if self.stopping:
             return
         self.stopping = True
+        self._dispatch_off()
         log("stopping: the workers finish their requests.")
         for w in self.workers.values():
             _kill(w.pid, signal.SIGTERM)
@@ -255,6 +331,7 @@ def _worker_main(index, chan, master):
         w.chan.close()
     master_pid = master.pid
     busy = master.busy
+    closed_counts = master.closed
     slot = 8 * index
     try:
         handlers = master.handlers_factory()
@@ -274,7 +351,6 @@ def _worker_main(index, chan, master):
     chan.setblocking(True)
     if chan.recv(1) != b"G":
         return 0
-    listener = http.bind(master.port, reuse_port=True)
     chan.sendall(b"L")
     invoke = master.app_factory(handlers, model)
     timeout_s = opts.timeout_s
@@ -307,7 +383,13 @@ def _worker_main(index, chan, master):
         if os.getppid() != master_pid:
             server.stop(0)  # the master is gone: so is this container
 
-    server = http.Server(listener, app, opts.max_body, max_body_setting=opts.max_body_setting, tick=tick)
+    closes = [0]
+
+    def on_close():
+        closes[0] += 1
+        pack("q", closed_counts, slot, closes[0])
+
+    server = http.Server(None, app, opts.max_body, max_body_setting=opts.max_body_setting, tick=tick, on_close=on_close)
     server.install_wakeup()
 
     def on_term(signum, frame):
@@ -316,15 +398,20 @@ def _worker_main(index, chan, master):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     chan.setblocking(False)
-    server.add_reader(chan, lambda sock: server.stop(STOP_GRACE_S) if not _recv_alive(sock) else None)
+
+    def from_master(sock):
+        # Connections the master hands over; the end of the channel means the master is gone.
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 256, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        for fd in fds:
+            server.adopt(socket.socket(fileno=fd))
+        if not data:
+            server.stop(STOP_GRACE_S)
+
+    server.add_reader(chan, from_master)
     server.serve_forever()
     return 0
-
-
-def _recv_alive(sock):
-    try:
-        return bool(sock.recv(64))
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
