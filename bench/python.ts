@@ -4,6 +4,7 @@
 //   (a) by berth: InvokeEndpoint on a sagemaker-scikit-learn endpoint (gateway + router + container),
 //   (b) by berth's Python container alone, without the gateway (what the gateway hop costs),
 //   (c) by a hand-written FastAPI + uvicorn server (uvloop, httptools) with the same model,
+//   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds.
 //
@@ -36,14 +37,14 @@ function modelFolder(dir: string): string {
   return folder;
 }
 
-let berthProcess: ChildProcess | undefined;
+const berthProcesses: ChildProcess[] = [];
 
-async function berthEndpoint(): Promise<string> {
+async function berthEndpoint(env: Record<string, string> = {}): Promise<string> {
   const dir = tempDir();
   const model = join(dir, 'model.tar.gz');
   execFileSync('tar', ['-czf', model, '-C', modelFolder(dir), '.']);
-  const { url, child } = await startBerth(join(dir, 'data'));
-  berthProcess = child;
+  const { url, child } = await startBerth(join(dir, 'data'), [], env);
+  berthProcesses.push(child);
   await createEndpoint(url, 'ridge', {
     Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
     ModelDataUrl: `file://${model}`,
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     ['(a) berth (gateway + Python container)', await berthEndpoint()],
     ['(b) berth\'s Python container alone', await containerAlone()],
     ['(c) FastAPI + uvicorn', await fastapiBaseline()],
+    ['(d) berth, spinWaitMicros 0', await berthEndpoint({ BERTH_SPIN_WAIT_MICROS: '0' })],
   ];
   // Sanity: all three answer the same request the same way before anything is timed.
   const answers = await Promise.all(targets.map(async ([, url]) => (await (await fetch(url, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } })).json()) as number[]));
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
-    const [a, b, f] = [runs('(a)', c), runs('(b)', c), runs('(c)', c)];
+    const [a, b, f, d] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c)];
     const rps = paired(a, f, (r) => r.rps);
     const p50 = paired(a, f, (r) => r.p50Ms);
     ratios.push([`req/s at c=${c}: berth / FastAPI`, rps, '≥ 1', rps >= 1 ? 'yes' : 'no']);
@@ -119,17 +121,19 @@ async function main(): Promise<void> {
     ratios.push([`p99 at c=${c}: berth / FastAPI`, paired(a, f, (r) => r.p99Ms), '', '']);
     ratios.push([`req/s at c=${c}: container alone / FastAPI`, paired(b, f, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);
+    ratios.push([`p50 at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.p50Ms), '', '']);
+    ratios.push([`req/s at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.rps), '', '']);
   }
   table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
 }
 
 /** berth stops its instances on SIGTERM; the SIGKILL of bench/lib's cleanup would orphan them. */
 async function stopBerth(): Promise<void> {
-  const child = berthProcess;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((res) => child.once('exit', res));
-  child.kill('SIGTERM');
-  await exited;
+  await Promise.all(berthProcesses.filter((child) => child.exitCode === null).map((child) => {
+    const exited = new Promise((res) => child.once('exit', res));
+    child.kill('SIGTERM');
+    return exited;
+  }));
 }
 
 main().then(stopBerth).then(() => process.exit(0), (err: unknown) => {

@@ -269,14 +269,9 @@ class Server:
 
     def _accept(self, listener):
         for _ in range(64):
-            try:
-                sock, _ = listener.accept()
-            except (BlockingIOError, InterruptedError):
+            sock = accept(listener)
+            if sock is None:
                 return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED):
-                    return
-                raise
             self.adopt(sock)
 
     def adopt(self, sock):
@@ -423,6 +418,20 @@ class Server:
                 sock.sendall(memoryview(data)[n:])
             finally:
                 sock.setblocking(False)
+
+
+def accept(listener):
+    """The next pending connection of a non-blocking listener; None when there is none for now
+    (including when the process is out of descriptors or memory: the connection waits in the backlog)."""
+    try:
+        sock, _ = listener.accept()
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as e:
+        if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED):
+            return None
+        raise
+    return sock
 
 
 def bind(port, host="127.0.0.1", backlog=1024):

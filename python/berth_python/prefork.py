@@ -24,7 +24,6 @@ Timeouts: a hook running past SAGEMAKER_MODEL_SERVER_TIMEOUT is interrupted with
 request answered 504. A worker stuck in native code where SIGALRM cannot reach it is killed by the
 master's watchdog 10 s later (gunicorn's behaviour for a silent worker) and replaced.
 """
-import errno
 import mmap
 import os
 import signal
@@ -196,14 +195,9 @@ class Master:
                 # A replacement is loading: connections wait in the backlog until it serves.
                 self._dispatch_off()
                 return
-            try:
-                sock, _ = listener.accept()
-            except (BlockingIOError, InterruptedError):
+            sock = http.accept(listener)
+            if sock is None:
                 return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED):
-                    return
-                raise
             if self._hand(sock, serving):
                 sock.close()  # the worker holds its own copy
             else:

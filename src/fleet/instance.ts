@@ -44,7 +44,6 @@ export interface InstanceEvents {
 /** One container of a running instance, as the router reaches it. */
 export interface ContainerHandle {
   readonly name: string;
-  readonly url: string;
   readonly pid: number | undefined;
   /** Keep-alive connections to the container. */
   readonly client: ContainerClient;

@@ -54,7 +54,6 @@ class LineRing {
 
 /** One container process of an instance. */
 class ContainerProcess implements ContainerHandle {
-  readonly url: string;
   readonly client: ContainerClient;
   readonly ring = new LineRing();
   exitInfo: InstanceExit | undefined;
@@ -68,7 +67,6 @@ class ContainerProcess implements ContainerHandle {
     spinWait: SpinWait,
     onExit: (c: ContainerProcess) => void,
   ) {
-    this.url = `http://127.0.0.1:${port}`;
     this.client = new ContainerClient('127.0.0.1', port, { spinWait });
     const onData = (chunk: Buffer) => {
       this.log.write(chunk);
