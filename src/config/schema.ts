@@ -26,9 +26,10 @@ export const configSchema = z.strictObject({
   maxPayloadBytes: z.number().int().min(1),
   invocationTimeoutMs: z.number().int().min(1),
   /**
-   * While a lone invocation waits for its container, the gateway polls for the answer for up to
-   * this long instead of sleeping (a sleeping CPU costs a wake-up, tens of microseconds on virtual
-   * machines). Never with two or more calls in flight. 0 turns it off.
+   * While invocations come one at a time, the gateway polls for up to this long instead of sleeping,
+   * once for a call's answer and once, after it, for the next request (a sleeping CPU costs a
+   * wake-up, tens of microseconds on virtual machines). Never with two or more calls in flight.
+   * 0 turns it off.
    */
   spinWaitMicros: z.number().int().min(0).max(100_000),
   /** Health checking of instances (container-contracts.md §1.4). */

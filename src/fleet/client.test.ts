@@ -253,16 +253,20 @@ test('idle connections are closed after idleTimeoutMs, and one the container clo
   assert.equal(theirs, 2, 'the connection the container closed was dropped, not reused');
 });
 
-test('SpinWait polls only for a lone call, stops when it ends or its time is up, and not after calls overlap', async () => {
-  const spin = new SpinWait(50_000);
+test('SpinWait polls for a lone call and for the next one after it, stops when its time is up, and not after calls overlap', async () => {
+  // Budgets far above the sleeps, so a slow machine cannot make the polling end early.
+  const spin = new SpinWait(400_000);
   spin.begin();
   assert.equal(spin.polling, true);
   await sleep(5);
   assert.equal(spin.polling, true, 'still polling while the lone call is in flight');
   spin.end();
-  await turn();
-  await turn();
-  assert.equal(spin.polling, false, 'stops once the call ended');
+  await sleep(5);
+  assert.equal(spin.polling, true, 'still polling for the next call after the answer');
+  spin.begin();
+  spin.end();
+  await sleep(450);
+  assert.equal(spin.polling, false, 'stops once no call came for its micros');
 
   const short = new SpinWait(2_000);
   short.begin();

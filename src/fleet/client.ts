@@ -50,14 +50,16 @@ export interface ContainerResponse {
 }
 
 /**
- * Keeps the gateway's event loop polling, instead of sleeping, while a lone container call is in
- * flight, for at most `micros` per call. A sleeping CPU costs a wake-up when the answer comes (on a
- * virtual machine: an exit to the hypervisor and an interrupt, often tens of microseconds, and the
- * CPU may be given to someone else meanwhile); at concurrency 1 that is most of what the gateway
- * adds to a fast model's latency. It polls only when calls have been strictly one at a time for
- * `QUIET_MS`: once two overlap, the containers are busy and the CPU is theirs (polling then cost
- * bench/python a fifth of its throughput at concurrency 4). The guest "haltpoll" idle driver does
- * the same below the operating system, where it is enabled.
+ * Keeps the gateway's event loop polling, instead of sleeping, while calls to containers come one at
+ * a time: for at most `micros` after a lone call starts (waiting for the container's answer) and
+ * again after it ends (waiting for the client's next request). A sleeping CPU costs a wake-up when
+ * the next packet comes (on a virtual machine: an exit to the hypervisor and an interrupt, often tens
+ * of microseconds, and the CPU may be given to someone else meanwhile); at concurrency 1 those two
+ * wake-ups are most of what the gateway adds to a fast model's latency. It polls only when calls have
+ * been strictly one at a time for `QUIET_MS`: once two overlap, the containers are busy and the CPU
+ * is theirs (polling then cost bench/python a fifth of its throughput at concurrency 4). What it
+ * costs when idle is bounded: at most `micros` of CPU after the last call. The guest "haltpoll" idle
+ * driver does the same below the operating system, where it is enabled.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -90,11 +92,13 @@ export class SpinWait {
 
   end(): void {
     this.inFlight -= 1;
+    // The client's next request is likely a round trip away: keep polling for it.
+    if (this.inFlight === 0 && this.spinning) this.until = performance.now() + this.micros / 1000;
   }
 
   /** One event-loop turn: setImmediate makes libuv poll its sockets without blocking, then come back. */
   private readonly turn = (): void => {
-    if (this.inFlight === 1 && performance.now() < this.until) setImmediate(this.turn);
+    if (this.inFlight <= 1 && performance.now() < this.until) setImmediate(this.turn);
     else this.spinning = false;
   };
 }
