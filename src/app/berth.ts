@@ -184,8 +184,8 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
+          // Also ends idle keep-alive connections; busy ones close after their answer.
           server.close(() => resolve());
-          server.closeIdleConnections();
         });
         await reconciler.close();
         await fleet.close();

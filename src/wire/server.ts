@@ -2,17 +2,19 @@
 // `POST /` dispatched on X-Amz-Target, the runtime is `POST /endpoints/{name}/…`, and berth's own
 // routes live under `/_berth/`. Handlers only decode, call the protocol-free core, and encode.
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import type { Server as NetServer } from 'node:net';
 import { BerthError } from '../errors/index.js';
 import type { ControlPlane } from '../control/index.js';
 import type { Router } from '../router/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { BodyTooLarge, discardRest, readBody } from './body.js';
-import { asBerthError, sendError, sendJson } from './envelope.js';
-import type { Protocol } from './envelope.js';
+import { asBerthError, errorAnswer, sendAnswer, sendError, sendJson } from './envelope.js';
+import type { Answer, Protocol } from './envelope.js';
 import { regionFromAuthorization } from './sigv4.js';
 import { invocationFromHeaders } from './runtime.js';
+import { createFront } from './front.js';
 
 export interface WireOptions {
   readonly control: ControlPlane;
@@ -34,7 +36,18 @@ const INVOCATION_PATH = /^\/endpoints\/([^/]+)\/(invocations|async-invocations|i
 const LOGS_PATH = /^\/_berth\/endpoints\/([^/]+)\/logs$/;
 const MODELS_PATH = /^\/_berth\/endpoints\/([^/]+)\/models$/;
 
-export function createWireServer(o: WireOptions): Server {
+/** The listening server: invocations on the fast path (front.ts), everything else through `http`. */
+export function createWireServer(o: WireOptions): NetServer {
+  const http = createHttpServer(o);
+  return createFront({
+    http,
+    maxPayloadBytes: o.maxPayloadBytes,
+    keepAliveMs: http.keepAliveTimeout,
+    answer: (headers, endpointName, body, requestId) => answerInvocation(o, headers, endpointName, body, requestId),
+  });
+}
+
+function createHttpServer(o: WireOptions): Server {
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     handle(o, req, res, requestId).catch((err: unknown) => {
@@ -151,21 +164,25 @@ async function runtime(o: WireOptions, req: IncomingMessage, res: ServerResponse
     }
     throw err;
   }
+  sendAnswer(res, await answerInvocation(o, req.headers, endpointName, body, requestId));
+}
+
+/** InvokeEndpoint once its body is read, for both paths to it (this server and front.ts). Never throws. */
+export async function answerInvocation(o: WireOptions, headers: IncomingHttpHeaders, endpointName: string, body: Buffer, requestId: string): Promise<Answer> {
   try {
-    const invocation = invocationFromHeaders(req.headers, endpointName, body, regionFromAuthorization(req.headers) ?? o.region, requestId);
+    const invocation = invocationFromHeaders(headers, endpointName, body, regionFromAuthorization(headers) ?? o.region, requestId);
     const out = await o.router.invoke(invocation);
-    const headers: Record<string, string | number> = {
+    const answer: Record<string, string | number> = {
       'content-type': out.contentType ?? 'application/octet-stream',
       'content-length': out.body.length,
       'x-amzn-requestid': requestId,
       'x-amzn-invoked-production-variant': out.invokedVariant,
     };
-    if (out.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = out.customAttributes;
-    res.writeHead(200, headers);
-    res.end(out.body);
+    if (out.customAttributes !== undefined) answer['x-amzn-sagemaker-custom-attributes'] = out.customAttributes;
+    return { status: 200, headers: answer, body: out.body };
   } catch (err) {
     const e = asBerthError(err, requestId);
     if (e.code === 'InternalFailure') o.logger.error({ err, requestId, endpoint: endpointName }, 'invocation failed');
-    sendError(res, e, requestId, 'rest-json');
+    return errorAnswer(e, requestId, 'rest-json');
   }
 }
