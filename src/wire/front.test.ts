@@ -162,3 +162,16 @@ test('closing ends idle connections at once and busy ones after their answer', a
   assert.match(text, /fast late$/);
   await closed;
 });
+
+test('the AWS SDK\'s InvokeEndpoint takes the fast path', async (t) => {
+  const { port, seen } = await front(t);
+  const { SageMakerRuntimeClient, InvokeEndpointCommand } = await import('@aws-sdk/client-sagemaker-runtime');
+  const client = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' } });
+  t.after(() => client.destroy());
+  for (const body of ['1,2,3', '4,5,6']) {
+    const out = await client.send(new InvokeEndpointCommand({ EndpointName: 'my-ep', Body: Buffer.from(body), ContentType: 'text/csv', CustomAttributes: 'k=v' }));
+    assert.equal(Buffer.from(out.Body as Uint8Array).toString(), `fast ${body}`);
+  }
+  assert.deepEqual(seen.fast.map((f) => [f.endpointName, f.body, f.headers['x-amzn-sagemaker-custom-attributes']]), [['my-ep', '1,2,3', 'k=v'], ['my-ep', '4,5,6', 'k=v']]);
+  assert.deepEqual(seen.slow, []);
+});
