@@ -131,6 +131,13 @@ test('invocations are answered on the fast path, keep-alive, in order, however t
   assert.deepEqual(seen.slow, []);
 });
 
+test('requests pipelined while one is being answered wait their turn', async (t) => {
+  const { port, seen } = await front(t, 30);
+  const text = await exchange(port, [invocation('a'), invocation('b'), invocation('c')], (x) => x.includes('fast c'));
+  assert.ok(text.indexOf('fast a') < text.indexOf('fast b') && text.indexOf('fast b') < text.indexOf('fast c'));
+  assert.deepEqual(seen.fast.map((f) => f.body), ['a', 'b', 'c']);
+});
+
 test('anything else goes to the http server with the bytes read so far, and the connection stays there', async (t) => {
   const { port, seen } = await front(t);
   const chunked = 'POST /endpoints/ep/invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';

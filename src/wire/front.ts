@@ -57,7 +57,7 @@ export function plainInvocation(head: string, headLength: number, maxPayloadByte
   } catch {
     return undefined;
   }
-  const headers: IncomingHttpHeaders = {};
+  const headers = Object.create(null) as IncomingHttpHeaders;
   for (let i = 1; i < lines.length; i++) {
     const text = lines[i] as string;
     const colon = text.indexOf(':');
@@ -154,7 +154,10 @@ class FastConnection {
     } else {
       this.buffered = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
     }
-    if (!this.busy) this.next();
+    // Pipelined requests wait in the kernel while one is answered, as Node's http server lets them:
+    // a client cannot grow this buffer faster than berth answers.
+    if (this.busy) this.socket.pause();
+    else this.next();
   };
 
   /** Answers the next buffered request, or hands the connection on. */
@@ -201,8 +204,12 @@ class FastConnection {
       return;
     }
     this.socket.setTimeout(this.o.keepAliveMs);
-    if (flushed) this.next();
-    else this.socket.once('drain', () => this.next());
+    const go = () => {
+      this.socket.resume();
+      this.next();
+    };
+    if (flushed) go();
+    else this.socket.once('drain', go);
   };
 
   /** From here on the connection is the `http` server's, starting with the bytes read so far. */
