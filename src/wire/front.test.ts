@@ -153,6 +153,9 @@ test('anything else goes to the http server with the bytes read so far, and the 
   // A head too large for the fast path is the http server's to refuse.
   const huge = await exchange(port, [`POST /endpoints/ep/invocations HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 0\r\n\r\n`], (x) => x.includes('\r\n\r\n'));
   assert.match(huge, /^HTTP\/1\.1 431/);
+  // Lines ended by a bare LF are not waited on either: the http server answers them.
+  const bare = await exchange(port, ['POST /endpoints/ep/invocations HTTP/1.1\nContent-Length: 0\n\n'], (x) => x.includes('\r\n\r\n'));
+  assert.match(bare, /^HTTP\/1\.1 400 /);
 });
 
 test('closing ends idle connections at once and busy ones after their answer', async (t) => {

@@ -28,6 +28,7 @@ export interface FrontOptions {
 /** Node's default --max-http-header-size: a longer head goes to `http`, which answers 431. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+const LF_LF = Buffer.from('\n\n');
 const REQUEST_LINE = /^POST \/endpoints\/([^/?#\s]+)\/invocations HTTP\/1\.1$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Visible ASCII, space and tab; anything else (obs-text, control bytes) is for llhttp to judge.
@@ -168,7 +169,8 @@ class FastConnection {
     if (req === undefined) {
       const end = buf.indexOf(HEAD_END);
       if (end < 0) {
-        if (buf.length > MAX_HEAD_BYTES) this.handOff();
+        // Too long for a head, or lines ended by a bare LF: llhttp's to refuse, not ours to wait on.
+        if (buf.length > MAX_HEAD_BYTES || buf.includes(LF_LF)) this.handOff();
         return;
       }
       req = end > MAX_HEAD_BYTES || this.front.closing ? undefined : plainInvocation(buf.toString('latin1', 0, end), end + 4, this.o.maxPayloadBytes);
