@@ -4,6 +4,12 @@ import { createServer } from 'node:net';
 
 const recent = new Map<number, number>();
 const MEMORY_MS = 30_000;
+/**
+ * `recent` is one process's memory; two berths on one machine (the test command runs two at once)
+ * could still draw the same block while a container starts and before it binds. Each berth starts in
+ * its own stripe of the range, chosen by its pid, so that takes two berths in the same stripe.
+ */
+const STRIPES = 8;
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -22,8 +28,12 @@ function isFree(port: number): Promise<boolean> {
 export async function freePortBlock(size: number): Promise<number> {
   const now = Date.now();
   for (const [p, t] of recent) if (now - t > MEMORY_MS) recent.delete(p);
+  const blocks = Math.floor((32767 - 20000) / size);
+  const perStripe = Math.floor(blocks / STRIPES);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * ((32767 - 20000 - size) / size)) * size;
+    // The first tries stay in this process's stripe; later ones anywhere, in case it is full.
+    const stripe = attempt < 25 ? process.pid % STRIPES : Math.floor(Math.random() * STRIPES);
+    const base = 20000 + (stripe * perStripe + Math.floor(Math.random() * perStripe)) * size;
     let ok = true;
     for (let p = base; p < base + size && ok; p++) ok = !recent.has(p) && (await isFree(p));
     if (ok) {
