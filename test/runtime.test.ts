@@ -65,6 +65,13 @@ test('runtime errors have SageMaker codes, statuses and members', async (t) => {
     assert.match(err.message, /^Received server error \(0\) from primary with message "The container primary answered with something that is not HTTP\/1\.1 \(not an HTTP\/1\.x status line: "SSH-2\.0-not-http"\)\."/);
     return true;
   });
+  // A bare LF in a header of the container's answer never reaches the client as a header of its own.
+  await assert.rejects(invoke({ action: 'inject' }), (err: unknown) => {
+    assert.ok(err instanceof ModelError);
+    assert.equal(err.OriginalStatusCode, 200);
+    assert.match(err.message, /^Received server error \(200\) from primary with message "The container primary answered with something that is not HTTP\/1\.1 \(a control byte in the value of header "content-type"\)\."/);
+    return true;
+  });
   await assert.rejects(invoke({ action: 'truncate' }), (err: unknown) => {
     assert.ok(err instanceof ModelError);
     assert.equal(err.OriginalStatusCode, 200);

@@ -181,6 +181,8 @@ test('a closed port is refused; a connection that breaks is closed, with the sta
       setTimeout(() => socket.destroy(), 5);
     } else if (request.startsWith('POST /garbage')) {
       socket.write('SSH-2.0-not-http\r\n\r\n');
+    } else if (request.startsWith('POST /inject')) {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\nX-Injected: 1\r\nContent-Length: 2\r\n\r\nok');
     } else {
       socket.destroy();
     }
@@ -191,6 +193,8 @@ test('a closed port is refused; a connection that breaks is closed, with the sta
   const none = await failure(c.request({ method: 'POST', path: '/crash', timeoutMs: 5000 }));
   assert.deepEqual([none.kind, none.status], ['closed', undefined]);
   assert.equal((await failure(c.request({ method: 'POST', path: '/garbage', timeoutMs: 5000 }))).kind, 'malformed');
+  const injected = await failure(c.request({ method: 'POST', path: '/inject', timeoutMs: 5000 }));
+  assert.deepEqual([injected.kind, injected.status, injected.message], ['malformed', 200, 'a control byte in the value of header "content-type"']);
 });
 
 test('bytes past the answer make the connection unusable, not the next answer', async (t) => {

@@ -1,7 +1,8 @@
 // The invocation fast path. InvokeEndpoint is berth's hot path, and for a fast model Node's `http`
 // machinery (the parser's JS callbacks, IncomingMessage and ServerResponse with their streams, a
-// promise per body) cost the gateway more CPU than berth's own work: at 16 connections in bench/python
-// the gateway's CPU per request fell from about 110 µs to about 90 µs with this path.
+// promise per body) cost the gateway more CPU than berth's own work: under bench/python's load at 16
+// connections, the gateway's CPU per request (read from /proc) fell from about 110 µs to about 90 µs
+// with this path, and berth's req/s ratio to FastAPI went from 0.87 to 1.08.
 //
 // So connections are read here first. A request that is a plain InvokeEndpoint — `POST
 // /endpoints/{name}/invocations HTTP/1.1` with a Content-Length body within the payload limit, no
@@ -94,7 +95,7 @@ function httpDate(): string {
   return dateText;
 }
 
-export function renderAnswer(answer: Answer, keepAlive: boolean, keepAliveMs: number): Buffer {
+function renderAnswer(answer: Answer, keepAlive: boolean, keepAliveMs: number): Buffer {
   let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\n`;
   for (const name in answer.headers) head += `${name}: ${answer.headers[name] as string | number}\r\n`;
   head += `date: ${httpDate()}\r\n`;
