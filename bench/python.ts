@@ -5,8 +5,11 @@
 //   (b) by berth's Python container alone, without the gateway (what the gateway hop costs),
 //   (c) by a hand-written FastAPI + uvicorn server (uvloop, httptools) with the same model,
 //   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
+//   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
-// run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds.
+// run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds. Then
+// concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
+// time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop.
 //
 // Usage: npm run bench:python [-- --seconds 5 --rounds 5 --workers 2]
 import { execFileSync, spawn } from 'node:child_process';
@@ -63,6 +66,34 @@ async function containerAlone(): Promise<string> {
   return `http://127.0.0.1:${port}/invocations`;
 }
 
+async function nodePipe(containerUrl: string): Promise<string> {
+  const port = await freePort();
+  track(spawn(process.execPath, [join(ROOT, 'bench', 'baselines', 'node-byte-pipe.mjs'), String(port), new URL(containerUrl).port], { stdio: 'ignore', detached: true }));
+  await waitForHttp(`http://127.0.0.1:${port}/ping`);
+  return `http://127.0.0.1:${port}/invocations`;
+}
+
+interface BlockingResult {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+}
+
+/** Builds bench/baselines/blocking-client.c; returns the program's path. */
+function buildBlockingClient(): string {
+  requireTool('cc', 'gcc');
+  const program = join(tempDir(), 'blocking-client');
+  execFileSync('cc', ['-O2', '-o', program, join(ROOT, 'bench', 'baselines', 'blocking-client.c')]);
+  return program;
+}
+
+function blocking(program: string, url: string, seconds: number): BlockingResult {
+  const u = new URL(url);
+  const out = execFileSync(program, [u.port, u.pathname, String(seconds), BODY], { encoding: 'utf8' });
+  const field = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(out)?.[1]) / 1000;
+  return { p50Ms: field('p50'), p99Ms: field('p99'), p999Ms: field('p999') };
+}
+
 async function fastapiBaseline(): Promise<string> {
   const port = await freePort();
   track(spawn('python3', [join(ROOT, 'bench', 'baselines', 'fastapi_sklearn_server.py'), String(port), String(workers)], {
@@ -75,12 +106,15 @@ async function fastapiBaseline(): Promise<string> {
 async function main(): Promise<void> {
   requireTool('wrk', 'wrk');
   ensurePythonModules(['fastapi', 'uvicorn', 'uvloop', 'httptools', 'sklearn', 'joblib'], ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'scikit-learn', 'joblib']);
+  const alone = await containerAlone();
   const targets: [string, string][] = [
     ['(a) berth (gateway + Python container)', await berthEndpoint()],
-    ['(b) berth\'s Python container alone', await containerAlone()],
+    ['(b) berth\'s Python container alone', alone],
     ['(c) FastAPI + uvicorn', await fastapiBaseline()],
     ['(d) berth, spinWaitMicros 0', await berthEndpoint({ BERTH_SPIN_WAIT_MICROS: '0' })],
+    ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
   ];
+  const program = buildBlockingClient();
   // Sanity: all three answer the same request the same way before anything is timed.
   const answers = await Promise.all(targets.map(async ([, url]) => (await (await fetch(url, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } })).json()) as number[]));
   for (const a of answers) {
@@ -90,6 +124,7 @@ async function main(): Promise<void> {
   // The machine's speed drifts between runs (shared, with CPU steal), so each round runs every
   // server back to back, the order rotating, and berth's ratio to FastAPI is taken within a round.
   const results = new Map<string, LoadResult[]>();
+  const blockingResults = new Map<string, BlockingResult[]>();
   for (let round = 0; round < rounds; round++) {
     for (const c of CONCURRENCY) {
       for (let k = 0; k < targets.length; k++) {
@@ -97,6 +132,10 @@ async function main(): Promise<void> {
         const key = `${name}@${c}`;
         results.set(key, [...(results.get(key) ?? []), wrk(url, BODY, c, seconds)]);
       }
+    }
+    for (let k = 0; k < targets.length; k++) {
+      const [name, url] = targets[(k + round) % targets.length] as [string, string];
+      blockingResults.set(name, [...(blockingResults.get(name) ?? []), blocking(program, url, seconds)]);
     }
   }
   console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)\n`);
@@ -113,18 +152,38 @@ async function main(): Promise<void> {
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
-    const [a, b, f, d] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c)];
+    const [a, b, f, d, e] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c)];
     const rps = paired(a, f, (r) => r.rps);
     const p50 = paired(a, f, (r) => r.p50Ms);
+    const p99 = paired(a, f, (r) => r.p99Ms);
     ratios.push([`req/s at c=${c}: berth / FastAPI`, rps, '≥ 1', rps >= 1 ? 'yes' : 'no']);
     ratios.push([`p50 at c=${c}: berth / FastAPI`, p50, '≤ 1', p50 <= 1 ? 'yes' : 'no']);
-    ratios.push([`p99 at c=${c}: berth / FastAPI`, paired(a, f, (r) => r.p99Ms), '', '']);
+    ratios.push([`p99 at c=${c}: berth / FastAPI`, p99, '≤ 1', p99 <= 1 ? 'yes' : 'no']);
+    ratios.push([`p99 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p99Ms), '', '']);
+    ratios.push([`req/s at c=${c}: berth / bare Node pipe`, paired(a, e, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: container alone / FastAPI`, paired(b, f, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);
     ratios.push([`p50 at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.p50Ms), '', '']);
     ratios.push([`req/s at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.rps), '', '']);
   }
   table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
+
+  console.log(`\nThe same at concurrency 1 from a blocking client (one keep-alive connection, one request at a time), ${rounds} rounds of ${seconds}s (medians)\n`);
+  table(['server', 'p50 ms', 'p99 ms', 'p99.9 ms'], targets.map(([name]) => {
+    const rs = blockingResults.get(name) as BlockingResult[];
+    return [name, median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms)), median(rs.map((r) => r.p999Ms))];
+  }));
+  const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
+  const pairedBlocking = (a: BlockingResult[], b: BlockingResult[], f: (r: BlockingResult) => number) => median(a.map((r, i) => f(r) / f(b[i] as BlockingResult)));
+  console.log('');
+  const [ba, bc, be] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)')];
+  const p50 = pairedBlocking(ba, bc, (r) => r.p50Ms);
+  const p99 = pairedBlocking(ba, bc, (r) => r.p99Ms);
+  table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
+    ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
+    ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
+    ['p99: bare Node pipe / FastAPI', pairedBlocking(be, bc, (r) => r.p99Ms), '', ''],
+  ]);
 }
 
 /** berth stops its instances on SIGTERM; the SIGKILL of bench/lib's cleanup would orphan them. */

@@ -1,0 +1,94 @@
+/*
+ * bench/python's second load generator: one keep-alive connection, one request at a time, blocking
+ * reads — the way an SDK client invokes an endpoint — timing each request with CLOCK_MONOTONIC.
+ * wrk (the first) drives the connection from an epoll loop; on this kind of machine the two disagree
+ * about the tail of a Node hop (see docs/python.md, Speed), so bench/python reports both at c=1.
+ *
+ * usage: blocking-client <port> <path> <seconds> <body>
+ * prints: n=<requests> p50=<µs> p90=<µs> p99=<µs> p999=<µs> max=<µs>
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void fail(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: %s <port> <path> <seconds> <body>\n", argv[0]);
+    return 2;
+  }
+  const char *port = argv[1], *path = argv[2], *body = argv[4];
+  double seconds = atof(argv[3]);
+  char request[8192];
+  int length = snprintf(request, sizeof request,
+                        "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                        path, port, strlen(body), body);
+  if (length <= 0 || length >= (int)sizeof request) fail("request too long");
+
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fail("connect");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  size_t capacity = 4000000, n = 0;
+  double *latency = malloc(capacity * sizeof *latency);
+  static char answer[1 << 16];
+  double end = now_us() + seconds * 1e6;
+  while (n < capacity) {
+    double start = now_us();
+    if (start > end) break;
+    if (write(fd, request, (size_t)length) != length) fail("write");
+    size_t got = 0, head = 0;
+    long expected = -1;
+    for (;;) {
+      ssize_t k = read(fd, answer + got, sizeof answer - 1 - got);
+      if (k <= 0) fail("read");
+      got += (size_t)k;
+      answer[got] = '\0';
+      if (expected < 0) {
+        char *blank = memmem(answer, got, "\r\n\r\n", 4);
+        if (blank == NULL) continue;
+        head = (size_t)(blank - answer) + 4;
+        if (strncmp(answer + 9, "200", 3) != 0) {
+          fprintf(stderr, "answer was not 200: %.*s\n", (int)head, answer);
+          return 1;
+        }
+        char *field = strcasestr(answer, "\r\ncontent-length:");
+        if (field == NULL || field > blank) fail("answer without content-length");
+        expected = atol(field + 17);
+      }
+      if (got >= head + (size_t)expected) break;
+    }
+    latency[n++] = now_us() - start;
+  }
+  if (n == 0) fail("no requests");
+  qsort(latency, n, sizeof *latency, by_value);
+  printf("n=%zu p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f\n", n, latency[n / 2], latency[n * 9 / 10],
+         latency[n * 99 / 100], latency[n * 999 / 1000], latency[n - 1]);
+  return 0;
+}
