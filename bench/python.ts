@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
   ];
   const program = buildBlockingClient();
-  // Sanity: all three answer the same request the same way before anything is timed.
+  // Sanity: every server answers the same request the same way before anything is timed.
   const answers = await Promise.all(targets.map(async ([, url]) => (await (await fetch(url, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } })).json()) as number[]));
   for (const a of answers) {
     if (Math.abs((a[0] ?? NaN) - (answers[0]?.[0] ?? NaN)) > 1e-6) throw new Error(`the servers disagree on the prediction: ${JSON.stringify(answers)}`);
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   }
   table(['server', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'errors'], rows);
   const runs = (n: string, c: number) => results.get(`${targets.find(([x]) => x.startsWith(n))?.[0]}@${c}`) as LoadResult[];
-  const paired = (a: LoadResult[], b: LoadResult[], f: (r: LoadResult) => number) => median(a.map((r, i) => f(r) / f(b[i] as LoadResult)));
+  const paired = <T>(a: T[], b: T[], f: (r: T) => number) => median(a.map((r, i) => f(r) / f(b[i] as T)));
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
@@ -174,15 +174,14 @@ async function main(): Promise<void> {
     return [name, median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms)), median(rs.map((r) => r.p999Ms))];
   }));
   const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
-  const pairedBlocking = (a: BlockingResult[], b: BlockingResult[], f: (r: BlockingResult) => number) => median(a.map((r, i) => f(r) / f(b[i] as BlockingResult)));
   console.log('');
   const [ba, bc, be] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)')];
-  const p50 = pairedBlocking(ba, bc, (r) => r.p50Ms);
-  const p99 = pairedBlocking(ba, bc, (r) => r.p99Ms);
+  const p50 = paired(ba, bc, (r) => r.p50Ms);
+  const p99 = paired(ba, bc, (r) => r.p99Ms);
   table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
     ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
     ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
-    ['p99: bare Node pipe / FastAPI', pairedBlocking(be, bc, (r) => r.p99Ms), '', ''],
+    ['p99: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99Ms), '', ''],
   ]);
 }
 
