@@ -30,8 +30,15 @@ static int by_value(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* A system call failed: its errno says why. */
 static void fail(const char *what) {
   perror(what);
+  exit(1);
+}
+
+/* Anything else: errno would be stale, so only the message. */
+static void refuse(const char *message) {
+  fprintf(stderr, "blocking-client: %s\n", message);
   exit(1);
 }
 
@@ -46,7 +53,7 @@ int main(int argc, char **argv) {
   int length = snprintf(request, sizeof request,
                         "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                         path, port, strlen(body), body);
-  if (length <= 0 || length >= (int)sizeof request) fail("request too long");
+  if (length <= 0 || length >= (int)sizeof request) refuse("the request does not fit in 8 KB");
 
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
@@ -66,8 +73,10 @@ int main(int argc, char **argv) {
     size_t got = 0, head = 0;
     long expected = -1;
     for (;;) {
+      if (got == sizeof answer - 1) refuse("the answer is larger than 64 KB");
       ssize_t k = read(fd, answer + got, sizeof answer - 1 - got);
-      if (k <= 0) fail("read");
+      if (k < 0) fail("read");
+      if (k == 0) refuse("the server closed the connection before its answer was complete");
       got += (size_t)k;
       answer[got] = '\0';
       if (expected < 0) {
@@ -79,14 +88,14 @@ int main(int argc, char **argv) {
           return 1;
         }
         char *field = strcasestr(answer, "\r\ncontent-length:");
-        if (field == NULL || field > blank) fail("answer without content-length");
+        if (field == NULL || field > blank) refuse("the answer has no Content-Length");
         expected = atol(field + 17);
       }
       if (got >= head + (size_t)expected) break;
     }
     latency[n++] = now_us() - start;
   }
-  if (n == 0) fail("no requests");
+  if (n == 0) refuse("no request completed");
   qsort(latency, n, sizeof *latency, by_value);
   printf("n=%zu p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f\n", n, latency[n / 2], latency[n * 9 / 10],
          latency[n * 99 / 100], latency[n * 999 / 1000], latency[n - 1]);
