@@ -51,10 +51,16 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-/** Starts `berth serve` as its own process; resolves with its URL from its start-up log line. */
+/**
+ * Starts `berth serve` as its own process, in its own session like every server a bench compares it
+ * with; resolves with its URL from its start-up log line. Its own session matters under load: where
+ * the kernel groups scheduling by session (autogroup), a berth left in the bench's session shared one
+ * group's CPU share with the load generator, while the servers it was compared with had a share each.
+ */
 export async function startBerth(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
   const child = track(spawn(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'serve', '--port', '0', '--data-dir', dataDir, ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
     env: { ...process.env, ...env },
   }));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });

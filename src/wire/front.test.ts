@@ -6,11 +6,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createFront, plainInvocation } from './front.js';
+import { createFront, HeaderNames, plainInvocation } from './front.js';
 
 const MAX = 1000;
 const head = (lines: string[]) => lines.join('\r\n');
-const parse = (lines: string[]) => plainInvocation(head(lines), head(lines).length + 4, MAX);
+const NAMES = new HeaderNames(['content-type', 'x-amzn-sagemaker-custom-attributes']);
+const parse = (lines: string[]) => plainInvocation(head(lines), head(lines).length + 4, MAX, NAMES);
 const BASE = ['POST /endpoints/my-endpoint/invocations HTTP/1.1', 'Host: x', 'Content-Type: text/csv', 'Content-Length: 5'];
 
 test('a plain InvokeEndpoint is taken; anything unusual is left to the http server', () => {
@@ -20,6 +21,10 @@ test('a plain InvokeEndpoint is taken; anything unusual is left to the http serv
   assert.equal(req?.headers['content-type'], 'text/csv');
   assert.equal(parse(['POST /endpoints/a%2Db/invocations HTTP/1.1', 'Content-Length: 0'])?.endpointName, 'a-b');
   assert.ok(parse([...BASE, 'Connection: Keep-Alive']));
+  // Only the headers the invocation reads are kept, whatever their case and surrounding spaces; one
+  // it does not read may repeat, as llhttp lets it.
+  const kept = parse([BASE[0] as string, 'CONTENT-TYPE:\t text/csv ', 'X-Amzn-SageMaker-Custom-Attributes: a=1', 'Content-Length: 5', 'X-Other: 1', 'x-other: 2']);
+  assert.deepEqual({ ...kept?.headers }, { 'content-type': 'text/csv', 'x-amzn-sagemaker-custom-attributes': 'a=1', 'content-length': '5' });
   const refused: [string, string[]][] = [
     ['another method', ['GET /endpoints/e/invocations HTTP/1.1', 'Content-Length: 0']],
     ['HTTP/1.0', ['POST /endpoints/e/invocations HTTP/1.0', 'Content-Length: 0']],
@@ -38,6 +43,12 @@ test('a plain InvokeEndpoint is taken; anything unusual is left to the http serv
     ['a header without a colon', [...BASE, 'nonsense']],
     ['a bad header name', [...BASE, 'Bad Name: x']],
     ['a control byte in a value', [...BASE, 'X-Thing: a\x01b']],
+    ['a byte over 0x7e in a value', [...BASE, 'X-Thing: caf\xe9']],
+    ['a repeated header the invocation reads', [...BASE, 'content-TYPE: text/plain']],
+    ['an empty header name', [...BASE, ': x']],
+    ['a lone CR in a value', [...BASE, 'X-Thing: a\rb']],
+    ['a lone LF in a value', [...BASE, 'X-Thing: a\nb']],
+    ['a lone LF in the request line', ['POST /endpoints/e/invocations\n HTTP/1.1', 'Content-Length: 0']],
   ];
   for (const [what, lines] of refused) assert.equal(parse(lines), undefined, what);
 });
@@ -47,7 +58,7 @@ interface Seen {
   slow: string[];
 }
 
-async function front(t: TestContext, answerDelayMs = 0): Promise<{ port: number; seen: Seen; close: () => Promise<void> }> {
+async function front(t: TestContext, answerDelayMs = 0, keepAliveMs = 65_000): Promise<{ port: number; seen: Seen; close: () => Promise<void> }> {
   const seen: Seen = { fast: [], slow: [] };
   const http = createHttpServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -60,7 +71,8 @@ async function front(t: TestContext, answerDelayMs = 0): Promise<{ port: number;
   const server = createFront({
     http,
     maxPayloadBytes: 1024 * 1024,
-    keepAliveMs: 65_000,
+    keepAliveMs,
+    headers: ['content-type', 'x-amzn-sagemaker-custom-attributes'],
     answer: async (headers, endpointName, body, requestId) => {
       seen.fast.push({ endpointName, body: body.toString(), headers });
       if (answerDelayMs) await sleep(answerDelayMs);
@@ -171,6 +183,19 @@ test('closing ends idle connections at once and busy ones after their answer', a
   assert.match(text, /connection: close\r\n/);
   assert.match(text, /fast late$/);
   await closed;
+});
+
+test('a connection idle for the keep-alive timeout is closed; one waiting for its answer is not', async (t) => {
+  const { port } = await front(t, 400, 200);
+  const started = Date.now();
+  const idle = connect(port, '127.0.0.1');
+  await new Promise((r) => idle.once('close', r));
+  const idleFor = Date.now() - started;
+  assert.ok(idleFor >= 200 && idleFor < 5_000, `closed after ${idleFor} ms`);
+  // The answer takes twice the timeout: the connection lives through it and closes after another idle spell.
+  const text = await exchange(port, [invocation('slow')], () => false);
+  assert.match(text, /connection: keep-alive\r\n/);
+  assert.match(text, /fast slow$/);
 });
 
 test('the AWS SDK\'s InvokeEndpoint takes the fast path', async (t) => {

@@ -27,6 +27,9 @@ const RULES: readonly HeaderRule[] = [
   { header: 'x-amzn-sagemaker-inference-id', member: 'inferenceId', min: 1, max: 64, ...PRINT },
 ];
 
+/** The headers InvokeEndpoint reads (lower case). */
+export const INVOCATION_HEADERS: readonly string[] = RULES.map((r) => r.header);
+
 function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }

@@ -13,7 +13,7 @@ import { BodyTooLarge, discardRest, readBody } from './body.js';
 import { asBerthError, errorAnswer, sendAnswer, sendError, sendJson } from './envelope.js';
 import type { Answer, Protocol } from './envelope.js';
 import { regionFromAuthorization } from './sigv4.js';
-import { invocationFromHeaders } from './runtime.js';
+import { INVOCATION_HEADERS, invocationFromHeaders } from './runtime.js';
 import { createFront } from './front.js';
 
 export interface WireOptions {
@@ -43,6 +43,8 @@ export function createWireServer(o: WireOptions): NetServer {
     http,
     maxPayloadBytes: o.maxPayloadBytes,
     keepAliveMs: http.keepAliveTimeout,
+    // What answerInvocation reads: InvokeEndpoint's own headers and the SigV4 scope's region.
+    headers: [...INVOCATION_HEADERS, 'authorization'],
     answer: (headers, endpointName, body, requestId) => answerInvocation(o, headers, endpointName, body, requestId),
   });
 }
