@@ -125,18 +125,17 @@ export class Router {
         throw new BerthError('ValidationError', `The container hostname "${req.targetContainerHostname}" is not present on endpoint ${req.endpointName}; its containers are: ${names.join(', ')}.`);
       }
     }
-    const tried = new Set<Instance>();
+    let tried: Set<Instance> | undefined; // made only for a retry: most calls are delivered at once
     for (;;) {
       const instance = pickInstance(variant, tried, this.random);
       if (!instance) {
         throw new BerthError('ServiceUnavailable', `No instance of variant ${variant.name} of endpoint ${req.endpointName} is ready to serve; instances are being replaced. Retry shortly.`);
       }
-      tried.add(instance);
       try {
         return await this.forward(instance, variant, req);
       } catch (err) {
-        if (err instanceof NotDelivered) continue;
-        throw err;
+        if (!(err instanceof NotDelivered)) throw err;
+        (tried ??= new Set()).add(instance);
       }
     }
   }
@@ -191,6 +190,8 @@ export class Router {
       }
       return v;
     }
+    // One variant takes all the traffic there is (the arrays below are garbage made on every call).
+    if (route.variants.length === 1) return route.variants[0] as VariantRoute;
     // Weighted choice among variants that can take traffic; weight 0 means "only when targeted".
     const live = route.variants.filter((v) => v.weight > 0 && v.instances.some((i) => i.state === 'ready'));
     const pool = live.length > 0 ? live : route.variants.filter((v) => v.weight > 0);
@@ -373,11 +374,11 @@ function labelsFor(variant: VariantRoute, req: InvocationRequest): Labels {
   return { EndpointName: req.endpointName, VariantName: variant.name };
 }
 
-function pickInstance(variant: VariantRoute, exclude: ReadonlySet<Instance>, random: () => number): Instance | undefined {
+function pickInstance(variant: VariantRoute, exclude: ReadonlySet<Instance> | undefined, random: () => number): Instance | undefined {
   let best: Instance | undefined;
   let ties = 0;
   for (const i of variant.instances) {
-    if (i.state !== 'ready' || exclude.has(i)) continue;
+    if (i.state !== 'ready' || exclude?.has(i)) continue;
     if (!best || i.outstanding < best.outstanding) {
       best = i;
       ties = 1;

@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { STATUS_CODES } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { nextRequestId } from './request-id.js';
 import type { Answer } from './envelope.js';
 
 export interface FrontOptions {
@@ -140,29 +140,60 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 9;
 }
 
-let dateSecond = 0;
-let dateText = '';
+/**
+ * What ends every answer's head: the Date header (formatted once a second, as Node's `http` does) and
+ * the connection headers, kept as one string that changes once a second.
+ */
+class HeadTail {
+  private second = -1;
+  private keepAlive = '';
+  private close = '';
 
-/** The Date header, formatted once a second as Node's `http` does. */
-function httpDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = new Date(now).toUTCString();
+  constructor(private readonly keepAliveMs: number) {}
+
+  text(keepAlive: boolean): string {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      const date = `date: ${new Date(now).toUTCString()}\r\n`;
+      this.keepAlive = `${date}connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n\r\n`;
+      this.close = `${date}connection: close\r\n\r\n`;
+    }
+    return keepAlive ? this.keepAlive : this.close;
   }
-  return dateText;
 }
 
-function renderAnswer(answer: Answer, keepAlive: boolean, keepAliveMs: number): Buffer {
-  let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\n`;
-  for (const name in answer.headers) head += `${name}: ${answer.headers[name] as string | number}\r\n`;
-  head += `date: ${httpDate()}\r\n`;
-  head += keepAlive ? `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n\r\n` : 'connection: close\r\n\r\n';
+const STATUS_LINES = new Map<number, string>();
+
+/**
+ * The answer as one buffer. The head's pieces are written into it where they go rather than joined
+ * into a string first: joining made a string of every piece and then a flat copy of the whole, the
+ * largest share of the fast path's garbage per invocation. Header names and values are latin1 (the
+ * container client refuses anything else), so a piece's length is its size in bytes.
+ */
+function renderAnswer(answer: Answer, tail: string): Buffer {
+  let status = STATUS_LINES.get(answer.status);
+  if (status === undefined) {
+    status = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\n`;
+    STATUS_LINES.set(answer.status, status);
+  }
+  const headers = answer.headers;
+  let size = status.length + tail.length;
+  for (const name in headers) size += name.length + String(headers[name]).length + 4;
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-  const out = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + body.length);
-  const n = out.write(head, 0, 'latin1');
-  body.copy(out, n);
+  const out = Buffer.allocUnsafe(size + body.length);
+  let at = out.write(status, 0, 'latin1');
+  for (const name in headers) {
+    at += out.write(name, at, 'latin1');
+    out[at++] = 58; // ':'
+    out[at++] = 32;
+    at += out.write(String(headers[name]), at, 'latin1');
+    out[at++] = 13;
+    out[at++] = 10;
+  }
+  at += out.write(tail, at, 'latin1');
+  body.copy(out, at);
   return out;
 }
 
@@ -254,7 +285,7 @@ class FastConnection {
     const body = buf.subarray(req.headLength, total);
     this.buffered = buf.length > total ? buf.subarray(total) : undefined;
     this.busy = true;
-    this.o.answer(req.headers, req.endpointName, body, randomUUID()).then(this.reply, () => this.socket.destroy());
+    this.o.answer(req.headers, req.endpointName, body, nextRequestId()).then(this.reply, () => this.socket.destroy());
   }
 
   private readonly reply = (answer: Answer): void => {
@@ -262,7 +293,7 @@ class FastConnection {
     if (this.gone) return;
     this.lastActive = Date.now();
     const keepAlive = !this.front.closing;
-    const flushed = this.socket.write(renderAnswer(answer, keepAlive, this.o.keepAliveMs));
+    const flushed = this.socket.write(renderAnswer(answer, this.front.tail.text(keepAlive)));
     if (!keepAlive) {
       this.socket.end();
       return;
@@ -302,11 +333,13 @@ class FastConnection {
 class Front {
   closing = false;
   readonly names: HeaderNames;
+  readonly tail: HeadTail;
   private readonly connections = new Set<FastConnection>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: FrontOptions) {
     this.names = new HeaderNames(o.headers);
+    this.tail = new HeadTail(o.keepAliveMs);
   }
 
   accept(socket: Socket): void {

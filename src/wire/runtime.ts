@@ -4,9 +4,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { BerthError } from '../errors/index.js';
 import type { InvocationRequest } from '../router/index.js';
 
+/** The request's members that come from headers. */
+type HeaderMember = 'contentType' | 'accept' | 'customAttributes' | 'targetVariant' | 'targetModel' | 'targetContainerHostname' | 'inferenceId';
+
 interface HeaderRule {
   readonly header: string;
-  readonly member: string;
+  readonly member: HeaderMember;
   readonly min?: number;
   readonly max: number;
   readonly pattern?: RegExp;
@@ -35,34 +38,36 @@ function single(v: string | string[] | undefined): string | undefined {
 }
 
 export function invocationFromHeaders(headers: IncomingHttpHeaders, endpointName: string, body: Buffer, region: string, requestId?: string): InvocationRequest {
-  const problems: string[] = [];
-  const check = (value: string, member: string, max: number, pattern: RegExp, awsPattern: string, min = 0) => {
-    if (value.length > max) problems.push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${max}`);
-    if (value.length < min) problems.push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have length greater than or equal to ${min}`);
-    if (!pattern.test(value)) problems.push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ${awsPattern}`);
-  };
-  check(endpointName, 'endpointName', 63, NAME.pattern, NAME.awsPattern);
-  const values: Record<string, string | undefined> = {};
-  for (const r of RULES) {
-    const v = single(headers[r.header]);
-    values[r.member] = v;
-    if (v !== undefined) check(v, r.member, r.max, r.pattern ?? /.*/, r.awsPattern ?? '.*', r.min);
-  }
-  if (problems.length > 0) {
-    const head = problems.length === 1 ? '1 validation error detected: ' : `${problems.length} validation errors detected: `;
-    throw new BerthError('ValidationError', head + problems.join('; '));
-  }
-  return {
+  const request: InvocationRequest = {
     endpointName,
     body,
-    contentType: values['contentType'],
-    accept: values['accept'],
-    customAttributes: values['customAttributes'],
-    targetVariant: values['targetVariant'],
-    targetModel: values['targetModel'],
-    targetContainerHostname: values['targetContainerHostname'],
-    inferenceId: values['inferenceId'],
+    contentType: single(headers['content-type']),
+    accept: single(headers['accept']),
+    customAttributes: single(headers['x-amzn-sagemaker-custom-attributes']),
+    targetVariant: single(headers['x-amzn-sagemaker-target-variant']),
+    targetModel: single(headers['x-amzn-sagemaker-target-model']),
+    targetContainerHostname: single(headers['x-amzn-sagemaker-target-container-hostname']),
+    inferenceId: single(headers['x-amzn-sagemaker-inference-id']),
     region,
     requestId,
   };
+  // The checks run on every invocation: nothing is allocated unless one fails.
+  let problems = check(undefined, endpointName, 'endpointName', 63, NAME.pattern, NAME.awsPattern);
+  for (const r of RULES) {
+    const v = request[r.member];
+    if (v !== undefined) problems = check(problems, v, r.member, r.max, r.pattern ?? /.*/, r.awsPattern ?? '.*', r.min);
+  }
+  if (problems !== undefined) {
+    const head = problems.length === 1 ? '1 validation error detected: ' : `${problems.length} validation errors detected: `;
+    throw new BerthError('ValidationError', head + problems.join('; '));
+  }
+  return request;
+}
+
+/** `problems` with what is wrong with `value` added (made on the first problem). */
+function check(problems: string[] | undefined, value: string, member: string, max: number, pattern: RegExp, awsPattern: string, min = 0): string[] | undefined {
+  if (value.length > max) (problems ??= []).push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${max}`);
+  if (value.length < min) (problems ??= []).push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have length greater than or equal to ${min}`);
+  if (!pattern.test(value)) (problems ??= []).push(`Value '${value}' at '${member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ${awsPattern}`);
+  return problems;
 }

@@ -3,7 +3,6 @@
 // routes live under `/_berth/`. Handlers only decode, call the protocol-free core, and encode.
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Server as NetServer } from 'node:net';
 import { BerthError } from '../errors/index.js';
 import type { ControlPlane } from '../control/index.js';
@@ -15,6 +14,7 @@ import type { Answer, Protocol } from './envelope.js';
 import { regionFromAuthorization } from './sigv4.js';
 import { INVOCATION_HEADERS, invocationFromHeaders } from './runtime.js';
 import { createFront } from './front.js';
+import { nextRequestId } from './request-id.js';
 
 export interface WireOptions {
   readonly control: ControlPlane;
@@ -51,7 +51,7 @@ export function createWireServer(o: WireOptions): NetServer {
 
 function createHttpServer(o: WireOptions): Server {
   const server = createServer((req, res) => {
-    const requestId = randomUUID();
+    const requestId = nextRequestId();
     handle(o, req, res, requestId).catch((err: unknown) => {
       o.logger.error({ err, requestId }, 'unhandled error while serving a request');
       if (!res.headersSent) sendError(res, asBerthError(err, requestId), requestId, 'json');
