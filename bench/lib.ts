@@ -4,7 +4,7 @@
 // the same run are what the tables are for.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -140,6 +140,20 @@ export function wrk(url: string, body: string, connections: number, seconds: num
   const p99 = toMs(/\n\s+99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const errors = Number(/ERRORS (\d+)/.exec(out)?.[1] ?? 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   return { rps, p50Ms: p50, p99Ms: p99, errors };
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU time a process (all its threads) has used so far, in µs, user and kernel apart, from
+ * /proc/<pid>/stat. Read around a load run, it tells what a server spent per request and where.
+ */
+export function cpuTimes(pid: number): { userUs: number; systemUs: number } {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  // The fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.split(' ') ?? [];
+  const tick = 1e6 / clockTicks;
+  return { userUs: Number(fields[11]) * tick, systemUs: Number(fields[12]) * tick };
 }
 
 /** Prints a Markdown table, which reads well in a terminal and pastes into notes. */

@@ -7,7 +7,9 @@
 //   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
-// run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds. Then
+// run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
+// the CPU per request of the Node process in front of the container in (a), (d) and (e), user and
+// kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
 // time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop.
 //
@@ -18,7 +20,7 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEndpoint, ensurePythonModules, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { cpuTimes, createEndpoint, ensurePythonModules, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
 import type { LoadResult } from './lib.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' }, workers: { type: 'string', default: String(availableParallelism()) } } });
@@ -41,6 +43,8 @@ function modelFolder(dir: string): string {
 }
 
 const berthProcesses: ChildProcess[] = [];
+/** The Node process in front of the container, for the URLs that have one: its CPU per request is measured. */
+const gateways = new Map<string, number>();
 
 async function berthEndpoint(env: Record<string, string> = {}): Promise<string> {
   const dir = tempDir();
@@ -48,6 +52,7 @@ async function berthEndpoint(env: Record<string, string> = {}): Promise<string> 
   execFileSync('tar', ['-czf', model, '-C', modelFolder(dir), '.']);
   const { url, child } = await startBerth(join(dir, 'data'), [], env);
   berthProcesses.push(child);
+  gateways.set(`${url}/endpoints/ridge/invocations`, child.pid as number);
   await createEndpoint(url, 'ridge', {
     Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
     ModelDataUrl: `file://${model}`,
@@ -68,9 +73,15 @@ async function containerAlone(): Promise<string> {
 
 async function nodePipe(containerUrl: string): Promise<string> {
   const port = await freePort();
-  track(spawn(process.execPath, [join(ROOT, 'bench', 'baselines', 'node-byte-pipe.mjs'), String(port), new URL(containerUrl).port], { stdio: 'ignore', detached: true }));
+  const child = track(spawn(process.execPath, [join(ROOT, 'bench', 'baselines', 'node-byte-pipe.mjs'), String(port), new URL(containerUrl).port], { stdio: 'ignore', detached: true }));
   await waitForHttp(`http://127.0.0.1:${port}/ping`);
+  gateways.set(`http://127.0.0.1:${port}/invocations`, child.pid as number);
   return `http://127.0.0.1:${port}/invocations`;
+}
+
+interface GatewayCpu {
+  readonly userUs: number;
+  readonly systemUs: number;
 }
 
 interface BlockingResult {
@@ -124,13 +135,22 @@ async function main(): Promise<void> {
   // The machine's speed drifts between runs (shared, with CPU steal), so each round runs every
   // server back to back, the order rotating, and berth's ratio to FastAPI is taken within a round.
   const results = new Map<string, LoadResult[]>();
+  const gatewayCpu = new Map<string, GatewayCpu[]>();
   const blockingResults = new Map<string, BlockingResult[]>();
   for (let round = 0; round < rounds; round++) {
     for (const c of CONCURRENCY) {
       for (let k = 0; k < targets.length; k++) {
         const [name, url] = targets[(k + round) % targets.length] as [string, string];
         const key = `${name}@${c}`;
-        results.set(key, [...(results.get(key) ?? []), wrk(url, BODY, c, seconds)]);
+        const pid = gateways.get(url);
+        const before = pid === undefined ? undefined : cpuTimes(pid);
+        const load = wrk(url, BODY, c, seconds);
+        results.set(key, [...(results.get(key) ?? []), load]);
+        if (pid !== undefined && before !== undefined) {
+          const after = cpuTimes(pid);
+          const requests = load.rps * seconds;
+          gatewayCpu.set(key, [...(gatewayCpu.get(key) ?? []), { userUs: (after.userUs - before.userUs) / requests, systemUs: (after.systemUs - before.systemUs) / requests }]);
+        }
       }
     }
     for (let k = 0; k < targets.length; k++) {
@@ -167,6 +187,24 @@ async function main(): Promise<void> {
     ratios.push([`req/s at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.rps), '', '']);
   }
   table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
+
+  // What the Node process in front of the container spends per request, user and kernel time apart:
+  // berth's gateway against the bare pipe shows what berth's own work costs, and where.
+  console.log(`\nCPU per request of the Node process in front of the container (from /proc; medians; at c=1 berth's includes SpinWait's polling)\n`);
+  const cpuRows: (string | number)[][] = [];
+  for (const c of CONCURRENCY) {
+    for (const [name] of targets) {
+      const cs = gatewayCpu.get(`${name}@${c}`);
+      if (cs) cpuRows.push([name, c, median(cs.map((x) => x.userUs)), median(cs.map((x) => x.systemUs))]);
+    }
+  }
+  table(['server', 'connections', 'user µs', 'kernel µs'], cpuRows);
+  console.log('');
+  const cpuRuns = (n: string, c: number) => gatewayCpu.get(`${targets.find(([x]) => x.startsWith(n))?.[0]}@${c}`) as GatewayCpu[];
+  table(['measure (median of per-round ratios)', 'value'], CONCURRENCY.flatMap((c) => [
+    [`gateway user time per request at c=${c}: berth / bare Node pipe`, paired(cpuRuns('(a)', c), cpuRuns('(e)', c), (r) => r.userUs)],
+    [`gateway kernel time per request at c=${c}: berth / bare Node pipe`, paired(cpuRuns('(a)', c), cpuRuns('(e)', c), (r) => r.systemUs)],
+  ]));
 
   console.log(`\nThe same at concurrency 1 from a blocking client (one keep-alive connection, one request at a time), ${rounds} rounds of ${seconds}s (medians)\n`);
   table(['server', 'p50 ms', 'p99 ms', 'p99.9 ms'], targets.map(([name]) => {

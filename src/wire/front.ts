@@ -6,8 +6,8 @@
 //
 // So connections are read here first. A request that is a plain InvokeEndpoint — `POST
 // /endpoints/{name}/invocations HTTP/1.1` with a Content-Length body within the payload limit, no
-// Transfer-Encoding, Expect, X-Amz-Target, Connection other than keep-alive, repeated header or
-// anything else unusual — is answered here, through the same `answerInvocation` as the `http` path.
+// Transfer-Encoding, Expect, X-Amz-Target, Connection other than keep-alive, repeated header that
+// the invocation reads, or anything else unusual — is answered here, through the same `answerInvocation` as the `http` path.
 // Anything else hands the connection, with the bytes read so far, to the `http` server for good, so
 // that one strict parser (llhttp) decides every unusual case and every other route.
 import { createServer } from 'node:net';
@@ -180,7 +180,7 @@ function renderAnswer(answer: Answer, tail: string): Buffer {
   }
   const headers = answer.headers;
   let size = status.length + tail.length;
-  for (const name in headers) size += name.length + String(headers[name]).length + 4;
+  for (const name in headers) size += name.length + String(headers[name]).length + 4; // ": " and CRLF
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
   const out = Buffer.allocUnsafe(size + body.length);
   let at = out.write(status, 0, 'latin1');

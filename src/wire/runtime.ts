@@ -38,23 +38,12 @@ function single(v: string | string[] | undefined): string | undefined {
 }
 
 export function invocationFromHeaders(headers: IncomingHttpHeaders, endpointName: string, body: Buffer, region: string, requestId?: string): InvocationRequest {
-  const request: InvocationRequest = {
-    endpointName,
-    body,
-    contentType: single(headers['content-type']),
-    accept: single(headers['accept']),
-    customAttributes: single(headers['x-amzn-sagemaker-custom-attributes']),
-    targetVariant: single(headers['x-amzn-sagemaker-target-variant']),
-    targetModel: single(headers['x-amzn-sagemaker-target-model']),
-    targetContainerHostname: single(headers['x-amzn-sagemaker-target-container-hostname']),
-    inferenceId: single(headers['x-amzn-sagemaker-inference-id']),
-    region,
-    requestId,
-  };
+  const request: { -readonly [K in keyof InvocationRequest]: InvocationRequest[K] } = { endpointName, body, region, requestId };
   // The checks run on every invocation: nothing is allocated unless one fails.
   let problems = check(undefined, endpointName, 'endpointName', 63, NAME.pattern, NAME.awsPattern);
   for (const r of RULES) {
-    const v = request[r.member];
+    const v = single(headers[r.header]);
+    request[r.member] = v;
     if (v !== undefined) problems = check(problems, v, r.member, r.max, r.pattern ?? /.*/, r.awsPattern ?? '.*', r.min);
   }
   if (problems !== undefined) {

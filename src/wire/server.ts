@@ -11,7 +11,7 @@ import type { Logger } from '../telemetry/index.js';
 import { BodyTooLarge, discardRest, readBody } from './body.js';
 import { asBerthError, errorAnswer, sendAnswer, sendError, sendJson } from './envelope.js';
 import type { Answer, Protocol } from './envelope.js';
-import { regionFromAuthorization } from './sigv4.js';
+import { regionFromAuthorization, SIGV4_HEADERS } from './sigv4.js';
 import { INVOCATION_HEADERS, invocationFromHeaders } from './runtime.js';
 import { createFront } from './front.js';
 import { nextRequestId } from './request-id.js';
@@ -44,7 +44,7 @@ export function createWireServer(o: WireOptions): NetServer {
     maxPayloadBytes: o.maxPayloadBytes,
     keepAliveMs: http.keepAliveTimeout,
     // What answerInvocation reads: InvokeEndpoint's own headers and the SigV4 scope's region.
-    headers: [...INVOCATION_HEADERS, 'authorization'],
+    headers: [...INVOCATION_HEADERS, ...SIGV4_HEADERS],
     answer: (headers, endpointName, body, requestId) => answerInvocation(o, headers, endpointName, body, requestId),
   });
 }

@@ -3,6 +3,9 @@
 // signatures: it is a single-tenant server, and any credentials the SDKs accept are fine.
 import type { IncomingHttpHeaders } from 'node:http';
 
+/** The headers regionFromAuthorization reads. */
+export const SIGV4_HEADERS: readonly string[] = ['authorization'];
+
 const SCOPE = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/[a-z0-9-]+\/aws4_request/;
 
 export function regionFromAuthorization(headers: IncomingHttpHeaders): string | undefined {
