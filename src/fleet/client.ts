@@ -66,8 +66,18 @@ export class SpinWait {
   private spinning = false;
   private until = 0;
   private lastOverlap = -Infinity;
+  /** What is being waited for: a lone call's answer, or the client's next call after it. */
+  private waitingFor: 'answer' | 'next' = 'next';
+  private waitStart = 0;
+  /** Moving averages of the two waits (ms): turns idle longer while the awaited event is far off. */
+  private answerMs = 0;
+  private nextMs = 0;
+  /** Idle-loop steps per microsecond on this CPU, measured once (the loop cannot read a clock: see turn). */
+  private readonly stepsPerMicro: number;
 
-  constructor(private readonly micros: number) {}
+  constructor(private readonly micros: number) {
+    this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
+  }
 
   /** Whether the event loop is being kept polling right now. */
   get polling(): boolean {
@@ -82,6 +92,9 @@ export class SpinWait {
       this.lastOverlap = now;
       return;
     }
+    if (this.waitingFor === 'next' && this.spinning) this.nextMs = average(this.nextMs, now - this.waitStart);
+    this.waitingFor = 'answer';
+    this.waitStart = now;
     if (now - this.lastOverlap < QUIET_MS) return;
     this.until = now + this.micros / 1000;
     if (!this.spinning) {
@@ -92,34 +105,70 @@ export class SpinWait {
 
   end(): void {
     this.inFlight -= 1;
+    if (this.inFlight !== 0 || this.micros <= 0) return;
+    const now = performance.now();
+    if (this.waitingFor === 'answer' && this.spinning) this.answerMs = average(this.answerMs, now - this.waitStart);
+    this.waitingFor = 'next';
+    this.waitStart = now;
     // The client's next request is likely a round trip away: keep polling for it.
-    if (this.inFlight === 0 && this.spinning) this.until = performance.now() + this.micros / 1000;
+    if (this.spinning) this.until = now + this.micros / 1000;
   }
 
   /**
    * One event-loop turn: setImmediate makes libuv poll its sockets without blocking, then come back.
-   * Each turn allocates (the Immediate, the clock's number); turning as fast as the loop can made
-   * SpinWait most of the gateway's garbage, and its young-generation collections the p99 of
-   * bench/python at concurrency 1. So each turn first idles on the CPU for a few microseconds,
-   * which allocates nothing and costs at most that much in noticing the answer.
+   * Each turn allocates (the Immediate and its bookkeeping, a few hundred bytes, and the clock's
+   * number). Turning as fast as the loop can made SpinWait most of the gateway's garbage, and its
+   * young-generation collections the p99 of bench/python at concurrency 1; turning every few
+   * microseconds still made it five times as many collections as the invocations themselves. So
+   * each turn first idles on the CPU, which allocates nothing: a quarter of the time the awaited
+   * event is still expected to take (a moving average), between MIN_IDLE_US and MAX_IDLE_US. Far
+   * from the expected answer the loop turns rarely; near it, as often as before (a half instead of a
+   * quarter cost bench/python 5 µs of p50 at concurrency 1). An answer that comes early is noticed
+   * at most MAX_IDLE_US late.
    */
   private readonly turn = (): void => {
-    let n = this.sink;
-    for (let i = 0; i < TURN_IDLE_STEPS; i++) n = (n * 31 + i) | 0;
-    this.sink = n;
-    if (this.inFlight <= 1 && performance.now() < this.until) setImmediate(this.turn);
-    else this.spinning = false;
+    const now = performance.now();
+    if (this.inFlight > 1 || now >= this.until) {
+      this.spinning = false;
+      return;
+    }
+    const expected = this.waitingFor === 'answer' ? this.answerMs : this.nextMs;
+    const idleUs = Math.min(MAX_IDLE_US, Math.max(MIN_IDLE_US, ((this.waitStart + expected - now) * 1000) / 4));
+    this.idle(Math.round(idleUs * this.stepsPerMicro));
+    setImmediate(this.turn);
   };
+
+  /** Busy arithmetic, `steps` of it. A clock read in the loop would allocate (a number per read). */
+  private idle(steps: number): void {
+    let n = this.sink;
+    for (let i = 0; i < steps; i++) n = (n * 31 + i) | 0;
+    this.sink = n;
+  }
+
+  private calibrate(): number {
+    const steps = 200_000;
+    this.idle(steps); // compiled before it is timed
+    const t0 = performance.now();
+    this.idle(steps);
+    const us = (performance.now() - t0) * 1000;
+    return us > 0 ? steps / us : steps;
+  }
 
   /** Where the idle loop's result goes, so the compiler cannot drop the loop. */
   private sink = 0;
 }
 
-/** A few microseconds of arithmetic per polling turn (2–10 µs on the development machine; see SpinWait.turn). */
-const TURN_IDLE_STEPS = 2_000;
+/** The shortest and longest idle between two polls of SpinWait (see SpinWait.turn). */
+const MIN_IDLE_US = 2;
+const MAX_IDLE_US = 40;
 
 /** How long calls must have gone one at a time before SpinWait polls. */
 const QUIET_MS = 100;
+
+/** A moving average that follows a change within a few dozen samples. */
+function average(old: number, sample: number): number {
+  return old === 0 ? sample : old + (sample - old) / 8;
+}
 
 export interface ContainerClientOptions {
   /** Connections opened at most; further calls wait for one to come free. */
