@@ -148,6 +148,27 @@ test('no answer before the deadline fails with timeout and drops only that conne
   assert.equal((await c.request({ method: 'POST', path: '/fast', timeoutMs: 1000 })).body.toString(), 'fast');
 });
 
+test('calls settled and failed in any order each get their own answer once, and close() fails the rest', async (t) => {
+  // Calls in flight are kept by slot; settling or failing one moves another into its place.
+  const { port } = await httpServer(t, (req, res) => {
+    const n = Number(req.url?.slice(1));
+    if (n % 3 === 0) return; // never answers: times out
+    setTimeout(() => res.end(`answer ${n}`), (n * 7) % 40);
+  });
+  const c = client(t, port);
+  const calls = Array.from({ length: 30 }, (_, n) => c.request({ method: 'GET', path: `/${n}`, timeoutMs: n % 3 === 0 ? 50 + n : 5_000 }).then(
+    (r) => r.body.toString(),
+    (e: ContainerCallError) => e.kind,
+  ));
+  const results = await Promise.all(calls);
+  for (const [n, result] of results.entries()) assert.equal(result, n % 3 === 0 ? 'timeout' : `answer ${n}`);
+
+  const hanging = [1, 2, 3].map(() => failure(c.request({ method: 'GET', path: '/0', timeoutMs: 5_000 })));
+  await sleep(20);
+  c.close();
+  for (const err of await Promise.all(hanging)) assert.equal(err.kind, 'closed');
+});
+
 test('an answer larger than the limit fails with too-large, by Content-Length or as it streams', async (t) => {
   const { port } = await httpServer(t, (req, res) => {
     if (req.url === '/declared') {
