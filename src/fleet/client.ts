@@ -119,11 +119,12 @@ export class SpinWait {
    * Each turn allocates (the Immediate and its bookkeeping, a few hundred bytes, and the clock's
    * number). Turning as fast as the loop can made SpinWait most of the gateway's garbage, and its
    * young-generation collections the p99 of bench/python at concurrency 1; turning every few
-   * microseconds still made it five times as many collections as the invocations themselves. So
+   * microseconds still made four to five times the collections of a gateway that does not poll
+   * (counted by hand with --trace-gc under wrk; bench/python prints only the latencies). So
    * each turn first idles on the CPU, which allocates nothing: a quarter of the time the awaited
    * event is still expected to take (a moving average), between MIN_IDLE_US and MAX_IDLE_US. Far
    * from the expected answer the loop turns rarely; near it, as often as before (a half instead of a
-   * quarter cost bench/python 5 µs of p50 at concurrency 1). An answer that comes early is noticed
+   * quarter cost 5 µs of p50 in paired wrk rounds at concurrency 1). An answer that comes early is noticed
    * at most MAX_IDLE_US late.
    */
   private readonly turn = (): void => {
@@ -147,7 +148,7 @@ export class SpinWait {
 
   private calibrate(): number {
     const steps = 200_000;
-    this.idle(steps); // compiled before it is timed
+    this.idle(steps); // warmed up before it is timed
     const t0 = performance.now();
     this.idle(steps);
     const us = (performance.now() - t0) * 1000;
@@ -210,8 +211,9 @@ export class ContainerClient {
    * links each outgrown table to its successor, keeping the calls it held. Once one table outlives
    * two young-generation collections (a slow call is enough), the dead table in the old generation
    * keeps the next one alive, and that one the next: every call was promoted until the next full
-   * collection. Under bench/python's load at 16 connections that was ~0.6 KB per invocation promoted
-   * and 3–5 ms young-generation pauses; with this array, ~2 bytes and under 1 ms.
+   * collection. Under wrk at 16 connections (bench/python's load, read by hand with --trace-gc-nvp)
+   * that was ~0.6 KB per invocation promoted and 3–5 ms young-generation pauses; with this array,
+   * ~2 bytes and under 1 ms.
    */
   private readonly pending: Call[] = [];
   private readonly maxConnections: number;
