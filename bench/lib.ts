@@ -2,7 +2,7 @@
 // them with wrk (a separate C process, so the load generator does not share an event loop with what
 // it measures), and printing tables. Absolute numbers drift on a shared machine; ratios measured in
 // the same run are what the tables are for.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -52,32 +53,58 @@ export function track(child: ChildProcess): ChildProcess {
 }
 
 /**
+ * The Node flags the `berth` command starts with: the `#!/usr/bin/env -S node …` line of bin/berth.js,
+ * so that what a bench measures is what `berth serve` runs.
+ */
+export function berthNodeFlags(): string[] {
+  const first = readFileSync(join(ROOT, 'bin', 'berth.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env(?: -S)? node(.*)$/.exec(first);
+  if (!m) throw new Error(`bin/berth.js does not start with "#!/usr/bin/env -S node …": ${first}`);
+  return (m[1] ?? '').split(' ').filter(Boolean);
+}
+
+export interface StartBerthOptions {
+  /** Arguments after `berth serve --port 0 --data-dir DIR`. */
+  readonly args?: string[];
+  readonly env?: Record<string, string>;
+  /** Node flags instead of bin/berth.js's own. */
+  readonly nodeFlags?: string[];
+  /** Called with every line berth writes on stdout (its JSON logs, and what Node's --trace-* flags print). */
+  readonly onLine?: (line: string) => void;
+}
+
+/**
  * Starts `berth serve` as its own process, in its own session like every server a bench compares it
  * with; resolves with its URL from its start-up log line. Its own session matters under load: where
  * the kernel groups scheduling by session (autogroup), a berth left in the bench's session shared one
  * group's CPU share with the load generator, while the servers it was compared with had a share each.
  */
-export async function startBerth(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
-  const child = track(spawn(process.execPath, [join(ROOT, 'bin', 'berth.js'), 'serve', '--port', '0', '--data-dir', dataDir, ...extra], {
+export async function startBerth(dataDir: string, options: StartBerthOptions = {}): Promise<{ url: string; child: ChildProcess }> {
+  const flags = options.nodeFlags ?? berthNodeFlags();
+  const child = track(spawn(process.execPath, [...flags, join(ROOT, 'bin', 'berth.js'), 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...options.env },
   }));
+  // Reading every line also keeps stdout drained, so berth never blocks on a full pipe.
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const url = await new Promise<string>((res, rej) => {
+  return new Promise((res, rej) => {
     child.once('exit', (c) => rej(new Error(`berth exited with ${c}`)));
+    let listening = false;
     lines.on('line', (line) => {
+      options.onLine?.(line);
+      if (listening || !line.startsWith('{')) return;
       try {
         const log = JSON.parse(line) as { msg?: string; url?: string };
-        if (log.msg === 'berth is listening' && log.url) res(log.url);
+        if (log.msg === 'berth is listening' && log.url) {
+          listening = true;
+          res({ url: log.url, child });
+        }
       } catch {
         // not a log line
       }
     });
   });
-  // Keep draining stdout so berth never blocks on a full pipe.
-  child.stdout?.resume();
-  return { url, child };
 }
 
 export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
@@ -129,12 +156,28 @@ export function requireTool(tool: string, debianPackage: string): void {
 
 /** Drives POST `url` with `body` from wrk: one thread, `connections` connections, for `seconds`. */
 export function wrk(url: string, body: string, connections: number, seconds: number, headers: Record<string, string> = {}): LoadResult {
+  return parseWrk(execFileSync('wrk', wrkArgs(url, body, connections, seconds, headers), { encoding: 'utf8' }));
+}
+
+/**
+ * wrk as above, without blocking the event loop meanwhile: for a bench that reads what a server
+ * prints while it is under load (a blocked loop stops draining the server's stdout, and a server
+ * whose stdout pipe fills up stalls on its next write).
+ */
+export async function wrkAsync(url: string, body: string, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<LoadResult> {
+  return parseWrk((await promisify(execFile)('wrk', wrkArgs(url, body, connections, seconds, headers), { encoding: 'utf8' })).stdout);
+}
+
+function wrkArgs(url: string, body: string, connections: number, seconds: number, headers: Record<string, string>): string[] {
   const dir = tempDir();
   const script = join(dir, 'post.lua');
   const extra = Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`).join('');
   writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n${extra}` +
     'done = function(summary, latency, requests)\n  io.write(string.format("ERRORS %d\\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n');
-  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url];
+}
+
+function parseWrk(out: string): LoadResult {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = toMs(/\n\s+50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = toMs(/\n\s+99%\s+(\S+)/.exec(out)?.[1] ?? '');

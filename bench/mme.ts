@@ -49,8 +49,8 @@ async function main(): Promise<void> {
   s3.destroy();
   console.error('models uploaded; starting berth');
 
-  const { url } = await startBerth(join(dir, 'data'), [], {
-    ...CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Url, BERTH_MULTI_MODEL_MEMORY_BUDGET_BYTES: String(budget),
+  const { url } = await startBerth(join(dir, 'data'), {
+    env: { ...CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Url, BERTH_MULTI_MODEL_MEMORY_BUDGET_BYTES: String(budget) },
   });
   await createEndpoint(url, 'mme', { Image: 'berth/onnx', Mode: 'MultiModel', ModelDataUrl: 's3://bench/models/' });
   await createEndpoint(url, 'single', { Image: 'berth/onnx', ModelDataUrl: 's3://bench/models/m-0000.tar.gz' });

@@ -6,21 +6,26 @@
 //   (c) by a hand-written FastAPI + uvicorn server (uvloop, httptools) with the same model,
 //   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
+//   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
 // the CPU per request of the Node process in front of the container in (a), (d) and (e), user and
 // kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
 // time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop.
+// Last, the young-generation collections of the Node process in front of the container in (a), (e)
+// and (f) per 1000 invocations, counted from what --trace-gc prints (one short line per collection;
+// those three run with it).
 //
 // Usage: npm run bench:python [-- --seconds 5 --rounds 5 --workers 2]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { cpuTimes, createEndpoint, ensurePythonModules, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrk } from './lib.js';
+import { createInterface } from 'node:readline';
+import { parseArgs, promisify } from 'node:util';
+import { berthNodeFlags, cpuTimes, createEndpoint, ensurePythonModules, freePort, median, requireTool, ROOT, startBerth, table, tempDir, track, waitForHttp, wrkAsync } from './lib.js';
 import type { LoadResult } from './lib.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' }, workers: { type: 'string', default: String(availableParallelism()) } } });
@@ -46,13 +51,38 @@ const berthProcesses: ChildProcess[] = [];
 /** The Node process in front of the container, for the URLs that have one: its CPU per request is measured. */
 const gateways = new Map<string, number>();
 
-async function berthEndpoint(env: Record<string, string> = {}): Promise<string> {
+/** What a Node process's --trace-gc lines have said so far. */
+interface GcCount {
+  young: number;
+  youngPauseMs: number;
+  full: number;
+}
+/** The Node processes in front of the container that run with --trace-gc, by URL. */
+const collectors = new Map<string, GcCount>();
+
+/** Counts the collection `line` (one line of --trace-gc's output) reports, if it reports one. */
+function countGc(count: GcCount, line: string): void {
+  // "[pid:0x…]  1234 ms: Scavenge 18.6 (20.3) -> 17.8 (20.3) MB, 0.17 / 0.00 ms  (…) task;"
+  const m = /ms: (Scavenge|Mark-Compact|Minor Mark-Compact)\b.*? MB, ([\d.]+) \//.exec(line);
+  if (!m) return;
+  if (m[1] === 'Mark-Compact') count.full += 1;
+  else {
+    count.young += 1;
+    count.youngPauseMs += Number(m[2]);
+  }
+}
+
+/** Gateway (a) and (f) run with --trace-gc; (d), which differs from (a) only in polling, without. */
+async function berthEndpoint(env: Record<string, string> = {}, nodeFlags = berthNodeFlags()): Promise<string> {
   const dir = tempDir();
   const model = join(dir, 'model.tar.gz');
   execFileSync('tar', ['-czf', model, '-C', modelFolder(dir), '.']);
-  const { url, child } = await startBerth(join(dir, 'data'), [], env);
+  const count: GcCount = { young: 0, youngPauseMs: 0, full: 0 };
+  const traced = env.BERTH_SPIN_WAIT_MICROS === undefined;
+  const { url, child } = await startBerth(join(dir, 'data'), { env, nodeFlags: traced ? [...nodeFlags, '--trace-gc'] : nodeFlags, onLine: (line) => countGc(count, line) });
   berthProcesses.push(child);
   gateways.set(`${url}/endpoints/ridge/invocations`, child.pid as number);
+  if (traced) collectors.set(`${url}/endpoints/ridge/invocations`, count);
   await createEndpoint(url, 'ridge', {
     Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
     ModelDataUrl: `file://${model}`,
@@ -73,9 +103,12 @@ async function containerAlone(): Promise<string> {
 
 async function nodePipe(containerUrl: string): Promise<string> {
   const port = await freePort();
-  const child = track(spawn(process.execPath, [join(ROOT, 'bench', 'baselines', 'node-byte-pipe.mjs'), String(port), new URL(containerUrl).port], { stdio: 'ignore', detached: true }));
+  const child = track(spawn(process.execPath, ['--trace-gc', join(ROOT, 'bench', 'baselines', 'node-byte-pipe.mjs'), String(port), new URL(containerUrl).port], { stdio: ['ignore', 'pipe', 'ignore'], detached: true }));
+  const count: GcCount = { young: 0, youngPauseMs: 0, full: 0 };
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => countGc(count, line));
   await waitForHttp(`http://127.0.0.1:${port}/ping`);
   gateways.set(`http://127.0.0.1:${port}/invocations`, child.pid as number);
+  collectors.set(`http://127.0.0.1:${port}/invocations`, count);
   return `http://127.0.0.1:${port}/invocations`;
 }
 
@@ -85,6 +118,7 @@ interface GatewayCpu {
 }
 
 interface BlockingResult {
+  readonly requests: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
@@ -98,11 +132,11 @@ function buildBlockingClient(): string {
   return program;
 }
 
-function blocking(program: string, url: string, seconds: number): BlockingResult {
+async function blocking(program: string, url: string, seconds: number): Promise<BlockingResult> {
   const u = new URL(url);
-  const out = execFileSync(program, [u.port, u.pathname, String(seconds), BODY], { encoding: 'utf8' });
+  const { stdout: out } = await promisify(execFile)(program, [u.port, u.pathname, String(seconds), BODY], { encoding: 'utf8' });
   const field = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(out)?.[1]) / 1000;
-  return { p50Ms: field('p50'), p99Ms: field('p99'), p999Ms: field('p999') };
+  return { requests: field('n') * 1000, p50Ms: field('p50'), p99Ms: field('p99'), p999Ms: field('p999') };
 }
 
 async function fastapiBaseline(): Promise<string> {
@@ -124,6 +158,7 @@ async function main(): Promise<void> {
     ['(c) FastAPI + uvicorn', await fastapiBaseline()],
     ['(d) berth, spinWaitMicros 0', await berthEndpoint({ BERTH_SPIN_WAIT_MICROS: '0' })],
     ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
+    ['(f) berth, V8\'s default young generation', await berthEndpoint({}, berthNodeFlags().filter((f) => !f.startsWith('--min-semi-space-size')))],
   ];
   const program = buildBlockingClient();
   // Sanity: every server answers the same request the same way before anything is timed.
@@ -131,12 +166,26 @@ async function main(): Promise<void> {
   for (const a of answers) {
     if (Math.abs((a[0] ?? NaN) - (answers[0]?.[0] ?? NaN)) > 1e-6) throw new Error(`the servers disagree on the prediction: ${JSON.stringify(answers)}`);
   }
-  for (const [, url] of targets) for (const c of CONCURRENCY) wrk(url, BODY, c, 2); // warm-up
+  for (const [, url] of targets) for (const c of CONCURRENCY) await wrkAsync(url, BODY, c, 2); // warm-up
   // The machine's speed drifts between runs (shared, with CPU steal), so each round runs every
   // server back to back, the order rotating, and berth's ratio to FastAPI is taken within a round.
   const results = new Map<string, LoadResult[]>();
   const gatewayCpu = new Map<string, GatewayCpu[]>();
   const blockingResults = new Map<string, BlockingResult[]>();
+  /** Young-generation collections per 1000 invocations (and their mean pause) of the traced gateways, by load. */
+  const gcRates = new Map<string, { perThousand: number; pauseMs: number }[]>();
+  /** Runs `load` against `url`; for a traced gateway, records its collections per 1000 of `requests(result)`. */
+  const counted = async <T>(key: string, url: string, load: () => Promise<T>, requests: (r: T) => number): Promise<T> => {
+    const count = collectors.get(url);
+    const before = count && { ...count };
+    const result = await load();
+    if (count && before) {
+      await new Promise((res) => setTimeout(res, 100)); // the last lines of the run, still in the pipe
+      const young = count.young - before.young;
+      gcRates.set(key, [...(gcRates.get(key) ?? []), { perThousand: (1000 * young) / requests(result), pauseMs: young ? (count.youngPauseMs - before.youngPauseMs) / young : 0 }]);
+    }
+    return result;
+  };
   for (let round = 0; round < rounds; round++) {
     for (const c of CONCURRENCY) {
       for (let k = 0; k < targets.length; k++) {
@@ -144,7 +193,7 @@ async function main(): Promise<void> {
         const key = `${name}@${c}`;
         const pid = gateways.get(url);
         const before = pid === undefined ? undefined : cpuTimes(pid);
-        const load = wrk(url, BODY, c, seconds);
+        const load = await counted(key, url, () => wrkAsync(url, BODY, c, seconds), (r) => r.rps * seconds);
         results.set(key, [...(results.get(key) ?? []), load]);
         if (pid !== undefined && before !== undefined) {
           const after = cpuTimes(pid);
@@ -155,7 +204,8 @@ async function main(): Promise<void> {
     }
     for (let k = 0; k < targets.length; k++) {
       const [name, url] = targets[(k + round) % targets.length] as [string, string];
-      blockingResults.set(name, [...(blockingResults.get(name) ?? []), blocking(program, url, seconds)]);
+      const result = await counted(`${name}@blocking`, url, () => blocking(program, url, seconds), (r) => r.requests);
+      blockingResults.set(name, [...(blockingResults.get(name) ?? []), result]);
     }
   }
   console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)\n`);
@@ -172,7 +222,7 @@ async function main(): Promise<void> {
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
-    const [a, b, f, d, e] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c)];
+    const [a, b, f, d, e, y] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c)];
     const rps = paired(a, f, (r) => r.rps);
     const p50 = paired(a, f, (r) => r.p50Ms);
     const p99 = paired(a, f, (r) => r.p99Ms);
@@ -185,6 +235,8 @@ async function main(): Promise<void> {
     ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);
     ratios.push([`p50 at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.p50Ms), '', '']);
     ratios.push([`req/s at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.rps), '', '']);
+    ratios.push([`p99 at c=${c}: berth / berth with V8's default young generation`, paired(a, y, (r) => r.p99Ms), '', '']);
+    ratios.push([`req/s at c=${c}: berth / berth with V8's default young generation`, paired(a, y, (r) => r.rps), '', '']);
   }
   table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
 
@@ -213,14 +265,21 @@ async function main(): Promise<void> {
   }));
   const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
   console.log('');
-  const [ba, bc, be] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)')];
+  const [ba, bc, be, bf] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)')];
   const p50 = paired(ba, bc, (r) => r.p50Ms);
   const p99 = paired(ba, bc, (r) => r.p99Ms);
   table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
     ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
     ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
     ['p99: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99Ms), '', ''],
+    ['p99: berth / berth with V8\'s default young generation', paired(ba, bf, (r) => r.p99Ms), '', ''],
   ]);
+
+  console.log(`\nYoung-generation collections of the Node process in front of the container, per 1000 invocations, and their mean pause (--trace-gc; medians of the runs)\n`);
+  table(['server', 'load', 'collections per 1000', 'mean pause ms'], targets.flatMap(([name]) => ['1', '16', 'blocking'].flatMap((load) => {
+    const rs = gcRates.get(`${name}@${load}`);
+    return rs ? [[name, load === 'blocking' ? 'blocking client' : `wrk c=${load}`, median(rs.map((r) => r.perThousand)), median(rs.map((r) => r.pauseMs))]] : [];
+  })));
 }
 
 /** berth stops its instances on SIGTERM; the SIGKILL of bench/lib's cleanup would orphan them. */

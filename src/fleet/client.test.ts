@@ -279,8 +279,10 @@ test('idle connections are closed after idleTimeoutMs, and one the container clo
 });
 
 test('SpinWait polls for a lone call and for the next one after it, stops when its time is up, and not after calls overlap', async () => {
-  // Budgets far above the sleeps, so a slow machine cannot make the polling end early.
-  const spin = new SpinWait(400_000);
+  // Budgets far above the sleeps, so a slow machine cannot make the polling end early; and no
+  // stopping for a lost CPU (the next test's), which a loaded machine could cause here.
+  const never = { preemptedMs: Infinity };
+  const spin = new SpinWait(400_000, never);
   spin.begin();
   assert.equal(spin.polling, true);
   await sleep(5);
@@ -293,13 +295,13 @@ test('SpinWait polls for a lone call and for the next one after it, stops when i
   await sleep(450);
   assert.equal(spin.polling, false, 'stops once no call came for its micros');
 
-  const short = new SpinWait(2_000);
+  const short = new SpinWait(2_000, never);
   short.begin();
   await sleep(20);
   assert.equal(short.polling, false, 'stops after its micros even if the call goes on');
   short.end();
 
-  const busy = new SpinWait(50_000);
+  const busy = new SpinWait(50_000, never);
   busy.begin();
   busy.begin(); // two calls overlap: the containers are busy
   await turn();
@@ -315,4 +317,53 @@ test('SpinWait polls for a lone call and for the next one after it, stops when i
   off.begin();
   assert.equal(off.polling, false);
   off.end();
+});
+
+/** Blocks the event loop for `ms`: on the CPU (`busy`), as a long callback or a collection does, or off it (`asleep`), as when the process loses the CPU. */
+function hold(ms: number, how: 'busy' | 'asleep'): void {
+  if (how === 'asleep') {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    return;
+  }
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // on the CPU
+  }
+}
+
+test('SpinWait stops polling for a while once the process lost the CPU mid-wait, not when a callback kept it busy', async () => {
+  const spin = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 300 });
+  // Off the CPU for 10 ms between two turns: the scheduler took the CPU away, as far as SpinWait can tell.
+  spin.begin();
+  await turn(); // the wait's first turn has read the CPU time
+  hold(10, 'asleep');
+  await turn();
+  await turn();
+  assert.equal(spin.polling, false, 'polling stopped after 10 ms off the CPU');
+  spin.end();
+  spin.begin();
+  await turn();
+  assert.equal(spin.polling, false, 'and does not start again while the machine counts as contended');
+  spin.end();
+  await sleep(350);
+  spin.begin();
+  assert.equal(spin.polling, true, 'polling again once contendedMs has passed');
+  spin.end();
+
+  // On the CPU for 10 ms: the process kept running, polling goes on. The scheduler may still take
+  // the CPU away from the busy loop on a loaded machine, so the claim is that it goes on at least
+  // once in a few tries; it would never go on if SpinWait looked at the clock alone.
+  let kept = false;
+  for (let attempt = 0; attempt < 5 && !kept; attempt++) {
+    await sleep(350);
+    spin.begin();
+    await turn();
+    hold(10, 'busy');
+    await turn();
+    await turn();
+    kept = spin.polling;
+    spin.end();
+  }
+  assert.equal(kept, true, 'polling went on after 10 ms on the CPU');
+  await sleep(450);
 });

@@ -60,6 +60,15 @@ export interface ContainerResponse {
  * is theirs (polling then cost bench/python a fifth of its throughput at concurrency 4). What it
  * costs when idle is bounded: at most `micros` of CPU after the last call. The guest "haltpoll" idle
  * driver does the same below the operating system, where it is enabled.
+ *
+ * Polling pays only while the CPU is the gateway's for the asking. When the machine is contended
+ * (other processes, a hypervisor taking the CPU away), the scheduler counts a poller as a CPU hog: it
+ * is preempted and waits whole time slices (milliseconds) for the CPU back, with the container's
+ * answer waiting too, where a sleeping gateway would have been woken at once. So when a turn comes
+ * more than `preemptedMs` after the one before and the process's CPU time since the wait began fell
+ * behind the clock by more than half of that (the process was not running: a collection or a long
+ * callback would have kept the CPU time up with the clock), polling stops for `contendedMs`: the
+ * gateway sleeps like any event loop until the machine has been quiet that long.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -74,9 +83,22 @@ export class SpinWait {
   private nextMs = 0;
   /** Idle-loop steps per microsecond on this CPU, measured once (the loop cannot read a clock: see turn). */
   private readonly stepsPerMicro: number;
+  /** When the last turn ended, and until when the machine counts as contended (no polling). */
+  private lastTurn = 0;
+  private contendedUntil = -Infinity;
+  /** The process's CPU time (µs) and the clock (ms) at the first turn of the current wait; -1: not read yet. */
+  private cpuAtWait = -1;
+  private clockAtWait = 0;
+  private readonly preemptedMs: number;
+  private readonly contendedMs: number;
 
-  constructor(private readonly micros: number) {
+  constructor(
+    private readonly micros: number,
+    options: { readonly preemptedMs?: number; readonly contendedMs?: number } = {},
+  ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
+    this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
+    this.contendedMs = options.contendedMs ?? CONTENDED_MS;
   }
 
   /** Whether the event loop is being kept polling right now. */
@@ -95,10 +117,12 @@ export class SpinWait {
     if (this.waitingFor === 'next' && this.spinning) this.nextMs = average(this.nextMs, now - this.waitStart);
     this.waitingFor = 'answer';
     this.waitStart = now;
-    if (now - this.lastOverlap < QUIET_MS) return;
+    this.cpuAtWait = -1;
+    if (now - this.lastOverlap < QUIET_MS || now < this.contendedUntil) return;
     this.until = now + this.micros / 1000;
     if (!this.spinning) {
       this.spinning = true;
+      this.lastTurn = now;
       setImmediate(this.turn);
     }
   }
@@ -110,6 +134,7 @@ export class SpinWait {
     if (this.waitingFor === 'answer' && this.spinning) this.answerMs = average(this.answerMs, now - this.waitStart);
     this.waitingFor = 'next';
     this.waitStart = now;
+    this.cpuAtWait = -1;
     // The client's next request is likely a round trip away: keep polling for it.
     if (this.spinning) this.until = now + this.micros / 1000;
   }
@@ -129,13 +154,21 @@ export class SpinWait {
    */
   private readonly turn = (): void => {
     const now = performance.now();
-    if (this.inFlight > 1 || now >= this.until) {
+    // Read while polling, so off the answer's path: one getrusage per wait, and one more after a late turn.
+    if (this.cpuAtWait < 0) {
+      this.cpuAtWait = cpuMicros();
+      this.clockAtWait = now;
+    } else if (now - this.lastTurn > this.preemptedMs && (now - this.clockAtWait) * 1000 - (cpuMicros() - this.cpuAtWait) > this.preemptedMs * 500) {
+      this.contendedUntil = now + this.contendedMs;
+    }
+    if (this.inFlight > 1 || now >= this.until || now < this.contendedUntil) {
       this.spinning = false;
       return;
     }
     const expected = this.waitingFor === 'answer' ? this.answerMs : this.nextMs;
     const idleUs = Math.min(MAX_IDLE_US, Math.max(MIN_IDLE_US, ((this.waitStart + expected - now) * 1000) / 4));
     this.idle(Math.round(idleUs * this.stepsPerMicro));
+    this.lastTurn = now + idleUs / 1000;
     setImmediate(this.turn);
   };
 
@@ -165,6 +198,20 @@ const MAX_IDLE_US = 40;
 
 /** How long calls must have gone one at a time before SpinWait polls. */
 const QUIET_MS = 100;
+
+/**
+ * A gap between two polling turns longer than this, not spent on the CPU, means the process lost the
+ * CPU: a turn's own work, an answer forwarded or a request parsed, takes tens of microseconds.
+ */
+const PREEMPTED_MS = 0.5;
+/** How long SpinWait stays off after such a gap. */
+const CONTENDED_MS = 1000;
+
+/** CPU time this process has used, user and kernel, in µs. */
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
 
 /** A moving average that follows a change within a few dozen samples. */
 function average(old: number, sample: number): number {
