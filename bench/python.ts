@@ -9,7 +9,7 @@
 //   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
-// the CPU per request of the Node process in front of the container in (a), (d) and (e), user and
+// the CPU per request of the Node process in front of the container in (a), (d), (e) and (f), user and
 // kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
 // time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop.
@@ -51,34 +51,29 @@ const berthProcesses: ChildProcess[] = [];
 /** The Node process in front of the container, for the URLs that have one: its CPU per request is measured. */
 const gateways = new Map<string, number>();
 
-/** What a Node process's --trace-gc lines have said so far. */
+/** The young-generation collections a Node process's --trace-gc lines have reported so far. */
 interface GcCount {
   young: number;
   youngPauseMs: number;
-  full: number;
 }
 /** The Node processes in front of the container that run with --trace-gc, by URL. */
 const collectors = new Map<string, GcCount>();
 
-/** Counts the collection `line` (one line of --trace-gc's output) reports, if it reports one. */
+/** Counts the young-generation collection `line` (one line of --trace-gc's output) reports, if any. */
 function countGc(count: GcCount, line: string): void {
   // "[pid:0x…]  1234 ms: Scavenge 18.6 (20.3) -> 17.8 (20.3) MB, 0.17 / 0.00 ms  (…) task;"
-  const m = /ms: (Scavenge|Mark-Compact|Minor Mark-Compact)\b.*? MB, ([\d.]+) \//.exec(line);
+  const m = /ms: (?:Scavenge|Minor Mark-Compact)\b.*? MB, ([\d.]+) \//.exec(line);
   if (!m) return;
-  if (m[1] === 'Mark-Compact') count.full += 1;
-  else {
-    count.young += 1;
-    count.youngPauseMs += Number(m[2]);
-  }
+  count.young += 1;
+  count.youngPauseMs += Number(m[1]);
 }
 
-/** Gateway (a) and (f) run with --trace-gc; (d), which differs from (a) only in polling, without. */
-async function berthEndpoint(env: Record<string, string> = {}, nodeFlags = berthNodeFlags()): Promise<string> {
+/** berth serving the model; `traced`: with --trace-gc, its collections counted (rows a and f). */
+async function berthEndpoint({ env = {}, nodeFlags = berthNodeFlags(), traced = false }: { env?: Record<string, string>; nodeFlags?: string[]; traced?: boolean } = {}): Promise<string> {
   const dir = tempDir();
   const model = join(dir, 'model.tar.gz');
   execFileSync('tar', ['-czf', model, '-C', modelFolder(dir), '.']);
-  const count: GcCount = { young: 0, youngPauseMs: 0, full: 0 };
-  const traced = env.BERTH_SPIN_WAIT_MICROS === undefined;
+  const count: GcCount = { young: 0, youngPauseMs: 0 };
   const { url, child } = await startBerth(join(dir, 'data'), { env, nodeFlags: traced ? [...nodeFlags, '--trace-gc'] : nodeFlags, onLine: (line) => countGc(count, line) });
   berthProcesses.push(child);
   gateways.set(`${url}/endpoints/ridge/invocations`, child.pid as number);
@@ -104,7 +99,7 @@ async function containerAlone(): Promise<string> {
 async function nodePipe(containerUrl: string): Promise<string> {
   const port = await freePort();
   const child = track(spawn(process.execPath, ['--trace-gc', join(ROOT, 'bench', 'baselines', 'node-byte-pipe.mjs'), String(port), new URL(containerUrl).port], { stdio: ['ignore', 'pipe', 'ignore'], detached: true }));
-  const count: GcCount = { young: 0, youngPauseMs: 0, full: 0 };
+  const count: GcCount = { young: 0, youngPauseMs: 0 };
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => countGc(count, line));
   await waitForHttp(`http://127.0.0.1:${port}/ping`);
   gateways.set(`http://127.0.0.1:${port}/invocations`, child.pid as number);
@@ -153,12 +148,12 @@ async function main(): Promise<void> {
   ensurePythonModules(['fastapi', 'uvicorn', 'uvloop', 'httptools', 'sklearn', 'joblib'], ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'scikit-learn', 'joblib']);
   const alone = await containerAlone();
   const targets: [string, string][] = [
-    ['(a) berth (gateway + Python container)', await berthEndpoint()],
+    ['(a) berth (gateway + Python container)', await berthEndpoint({ traced: true })],
     ['(b) berth\'s Python container alone', alone],
     ['(c) FastAPI + uvicorn', await fastapiBaseline()],
-    ['(d) berth, spinWaitMicros 0', await berthEndpoint({ BERTH_SPIN_WAIT_MICROS: '0' })],
+    ['(d) berth, spinWaitMicros 0', await berthEndpoint({ env: { BERTH_SPIN_WAIT_MICROS: '0' } })],
     ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
-    ['(f) berth, V8\'s default young generation', await berthEndpoint({}, berthNodeFlags().filter((f) => !f.startsWith('--min-semi-space-size')))],
+    ['(f) berth, V8\'s default young generation', await berthEndpoint({ nodeFlags: berthNodeFlags().filter((f) => !f.startsWith('--min-semi-space-size')), traced: true })],
   ];
   const program = buildBlockingClient();
   // Sanity: every server answers the same request the same way before anything is timed.
