@@ -7,9 +7,10 @@
 //   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
 //   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
+//   (g) by berth with spinWaitBackoffMs 0 (polling that never stops for a contended machine),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
-// the CPU per request of the Node process in front of the container in (a), (d), (e) and (f), user and
+// the CPU per request of the Node process in front of the container in (a) and (d)–(g), user and
 // kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
 // time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop.
@@ -156,6 +157,7 @@ async function main(): Promise<void> {
     ['(d) berth, spinWaitMicros 0', await berthEndpoint({ env: { BERTH_SPIN_WAIT_MICROS: '0' } })],
     ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
     ['(f) berth, V8\'s default young generation', await berthEndpoint({ nodeFlags: berthNodeFlags().filter((f) => !f.startsWith('--min-semi-space-size')), traced: true })],
+    ['(g) berth, spinWaitBackoffMs 0', await berthEndpoint({ env: { BERTH_SPIN_WAIT_BACKOFF_MS: '0' } })],
   ];
   const program = buildBlockingClient();
   // Sanity: every server answers the same request the same way before anything is timed.
@@ -219,7 +221,7 @@ async function main(): Promise<void> {
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
-    const [a, b, f, d, e, y] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c)];
+    const [a, b, f, d, e, y, g] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c), runs('(g)', c)];
     const rps = paired(a, f, (r) => r.rps);
     const p50 = paired(a, f, (r) => r.p50Ms);
     const p99 = paired(a, f, (r) => r.p99Ms);
@@ -234,6 +236,8 @@ async function main(): Promise<void> {
     ratios.push([`req/s at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.rps), '', '']);
     ratios.push([`p99 at c=${c}: berth / berth with V8's default young generation`, paired(a, y, (r) => r.p99Ms), '', '']);
     ratios.push([`req/s at c=${c}: berth / berth with V8's default young generation`, paired(a, y, (r) => r.rps), '', '']);
+    ratios.push([`p99 at c=${c}: berth / berth whose polling never stops`, paired(a, g, (r) => r.p99Ms), '', '']);
+    ratios.push([`p50 at c=${c}: berth / berth whose polling never stops`, paired(a, g, (r) => r.p50Ms), '', '']);
   }
   table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
 
@@ -262,7 +266,7 @@ async function main(): Promise<void> {
   }));
   const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
   console.log('');
-  const [ba, bc, be, bf] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)')];
+  const [ba, bc, be, bf, bg] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)'), blockingRuns('(g)')];
   const p50 = paired(ba, bc, (r) => r.p50Ms);
   const p99 = paired(ba, bc, (r) => r.p99Ms);
   table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
@@ -270,6 +274,8 @@ async function main(): Promise<void> {
     ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
     ['p99: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99Ms), '', ''],
     ['p99: berth / berth with V8\'s default young generation', paired(ba, bf, (r) => r.p99Ms), '', ''],
+    ['p99: berth / berth whose polling never stops', paired(ba, bg, (r) => r.p99Ms), '', ''],
+    ['p50: berth / berth whose polling never stops', paired(ba, bg, (r) => r.p50Ms), '', ''],
     ['p99 after each run\'s first 0.5 s: berth / FastAPI', paired(ba, bc, (r) => r.p99SettledMs), '', ''],
     ['p99 after each run\'s first 0.5 s: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99SettledMs), '', ''],
   ]);

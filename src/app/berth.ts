@@ -108,6 +108,7 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     unhealthyThreshold: config.unhealthyThreshold,
     baseEnv: containerEnv,
     spinWaitMicros: config.spinWaitMicros,
+    spinWaitBackoffMs: config.spinWaitBackoffMs,
   });
   const metrics = new Metrics();
   const artifacts = new ArtifactCache({

@@ -32,6 +32,11 @@ export const configSchema = z.strictObject({
    * 0 turns it off.
    */
   spinWaitMicros: z.number().int().min(0).max(100_000),
+  /**
+   * How long the gateway stops polling after it found itself off the CPU mid-wait (a contended
+   * machine, where a poller waits whole time slices for the CPU back). 0: never stops.
+   */
+  spinWaitBackoffMs: z.number().int().min(0).max(3_600_000),
   /** Health checking of instances (container-contracts.md §1.4). */
   pingTimeoutMs: z.number().int().min(1),
   healthCheckIntervalMs: z.number().int().min(10),
@@ -90,6 +95,7 @@ export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint
   maxPayloadBytes: 6_291_456,
   invocationTimeoutMs: 60_000,
   spinWaitMicros: 1_000,
+  spinWaitBackoffMs: 1_000,
   pingTimeoutMs: 2_000,
   healthCheckIntervalMs: 5_000,
   unhealthyThreshold: 3,

@@ -366,4 +366,15 @@ test('SpinWait stops polling for a while once the process lost the CPU mid-wait,
   }
   assert.equal(kept, true, 'polling went on after 10 ms on the CPU');
   await sleep(450);
+
+  // contendedMs 0 (spinWaitBackoffMs 0): losing the CPU never stops the polling.
+  const stubborn = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 0 });
+  stubborn.begin();
+  await turn();
+  hold(10, 'asleep');
+  await turn();
+  await turn();
+  assert.equal(stubborn.polling, true, 'still polling with contendedMs 0');
+  stubborn.end();
+  await sleep(450);
 });

@@ -67,8 +67,9 @@ export interface ContainerResponse {
  * answer waiting too, where a sleeping gateway would have been woken at once. So when a turn comes
  * more than `preemptedMs` after the one before and the process's CPU time since the wait began fell
  * behind the clock by more than half of that (the process was not running: a collection or a long
- * callback would have kept the CPU time up with the clock), polling stops for `contendedMs`: the
- * gateway sleeps like any event loop until the machine has been quiet that long.
+ * callback would have kept the CPU time up with the clock), polling stops for `contendedMs` (0:
+ * never), during which the gateway sleeps like any event loop; then it polls again, and a machine
+ * still contended stops it again at the next late turn.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -94,7 +95,7 @@ export class SpinWait {
 
   constructor(
     private readonly micros: number,
-    options: { readonly preemptedMs?: number; readonly contendedMs?: number } = {},
+    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined } = {},
   ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
     this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
@@ -204,7 +205,7 @@ const QUIET_MS = 100;
  * CPU: a turn's own work, an answer forwarded or a request parsed, takes tens of microseconds.
  */
 const PREEMPTED_MS = 0.5;
-/** How long SpinWait stays off after such a gap. */
+/** How long SpinWait stays off after such a gap (the spinWaitBackoffMs setting). */
 const CONTENDED_MS = 1000;
 
 /** CPU time this process has used, user and kernel, in µs. */

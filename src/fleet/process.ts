@@ -27,6 +27,8 @@ export interface ProcessFleetOptions {
   readonly baseEnv: Readonly<Record<string, string | undefined>>;
   /** How long the gateway polls for a lone call's answer before sleeping (SpinWait); 0: never. */
   readonly spinWaitMicros?: number;
+  /** How long it stops polling after finding itself off the CPU mid-wait; 0: never stops. */
+  readonly spinWaitBackoffMs?: number;
 }
 
 const RING_LINES = 200;
@@ -242,7 +244,7 @@ export class ProcessFleet implements FleetProvider {
   private readonly spinWait: SpinWait;
 
   private constructor(private readonly options: ProcessFleetOptions) {
-    this.spinWait = new SpinWait(options.spinWaitMicros ?? 0);
+    this.spinWait = new SpinWait(options.spinWaitMicros ?? 0, { contendedMs: options.spinWaitBackoffMs });
     this.timer = setInterval(() => void this.checkAll(), options.healthCheckIntervalMs);
     this.timer.unref();
   }
