@@ -6,6 +6,7 @@
 // (bench/python measures the hop).
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { CpuPressure } from './pressure.js';
 
 /**
  * Why a call failed:
@@ -40,6 +41,12 @@ export interface ContainerRequest {
   readonly timeoutMs: number;
   /** A larger answer fails the call with `too-large` and drops the connection. */
   readonly maxResponseBytes?: number;
+  /**
+   * false: the gateway never polls for this call (SpinWait), as for a health check, which no
+   * client waits on: polling for it cost an idle gateway up to two milliseconds of CPU per
+   * instance at every check, taken from whatever else the machine was doing.
+   */
+  readonly poll?: boolean;
 }
 
 export interface ContainerResponse {
@@ -70,6 +77,15 @@ export interface ContainerResponse {
  * callback would have kept the CPU time up with the clock), polling stops for `contendedMs` (0:
  * never), during which the gateway sleeps like any event loop; then it polls again, and a machine
  * still contended stops it again at the next late turn.
+ *
+ * Polling also must not keep others off the CPU it holds. The scheduler does not always wake the
+ * container (or the client) on an idle CPU: on the 2-vCPU development machine, whose kernel packs
+ * tasks onto few virtual CPUs, `perf sched timehist` showed the container's worker woken on the
+ * gateway's CPU while the other idled, waiting there for the whole polling budget (1 ms) — most of
+ * the slow requests at the start of a run after an idle spell, and some later. So every
+ * PRESSURE_EVERY_MS of polling it reads the machine's CPU pressure (CpuPressure: the time tasks spent
+ * ready to run but waiting for a CPU), and stops for the rest of the wait once anyone waited more
+ * than PRESSURE_YIELD_US: the gateway then sleeps and the waiting task gets the CPU.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -92,12 +108,17 @@ export class SpinWait {
   private clockAtWait = 0;
   private readonly preemptedMs: number;
   private readonly contendedMs: number;
+  /** The machine's CPU pressure, if it can be read; its `some` total (µs) at the last check, and when that was. */
+  private readonly pressure: StallClock | undefined;
+  private stalledAtCheck = -1;
+  private checkedAt = 0;
 
   constructor(
     private readonly micros: number,
-    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined } = {},
+    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined; readonly pressure?: StallClock | undefined } = {},
   ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
+    this.pressure = 'pressure' in options ? options.pressure : micros > 0 ? CpuPressure.open() : undefined;
     this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
     this.contendedMs = options.contendedMs ?? CONTENDED_MS;
   }
@@ -159,12 +180,25 @@ export class SpinWait {
     if (this.cpuAtWait < 0) {
       this.cpuAtWait = cpuMicros();
       this.clockAtWait = now;
+      this.stalledAtCheck = this.pressure?.stalledMicros() ?? -1;
+      this.checkedAt = now;
     } else if (now - this.lastTurn > this.preemptedMs && (now - this.clockAtWait) * 1000 - (cpuMicros() - this.cpuAtWait) > this.preemptedMs * 500) {
       this.contendedUntil = now + this.contendedMs;
     }
     if (this.inFlight > 1 || now >= this.until || now < this.contendedUntil) {
       this.spinning = false;
       return;
+    }
+    if (this.pressure && now - this.checkedAt >= PRESSURE_EVERY_MS) {
+      const stalled = this.pressure.stalledMicros();
+      const waited = this.stalledAtCheck >= 0 && stalled - this.stalledAtCheck > PRESSURE_YIELD_US;
+      this.stalledAtCheck = stalled;
+      this.checkedAt = now;
+      if (waited) {
+        // Someone waited for a CPU while this process polled: give it up for the rest of this wait.
+        this.spinning = false;
+        return;
+      }
     }
     const expected = this.waitingFor === 'answer' ? this.answerMs : this.nextMs;
     const idleUs = Math.min(MAX_IDLE_US, Math.max(MIN_IDLE_US, ((this.waitStart + expected - now) * 1000) / 4));
@@ -208,6 +242,15 @@ const PREEMPTED_MS = 0.5;
 /** How long SpinWait stays off after such a gap (the spinWaitBackoffMs setting). */
 const CONTENDED_MS = 1000;
 
+/** How often a polling SpinWait reads the machine's CPU pressure, and how much waiting since the last read makes it stop. */
+const PRESSURE_EVERY_MS = 0.05;
+const PRESSURE_YIELD_US = 20;
+
+/** What SpinWait needs of CpuPressure (tests pass their own). */
+export interface StallClock {
+  stalledMicros(): number;
+}
+
 /** CPU time this process has used, user and kernel, in µs. */
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage();
@@ -243,6 +286,8 @@ interface Call {
   readonly deadline: number;
   readonly limit: number;
   readonly method: string;
+  /** Whether SpinWait was told of this call (ContainerRequest.poll). */
+  readonly polled: boolean;
   readonly resolve: (r: ContainerResponse) => void;
   readonly reject: (e: ContainerCallError) => void;
   connection: Connection | undefined;
@@ -294,13 +339,14 @@ export class ContainerClient {
         deadline: Date.now() + req.timeoutMs,
         limit: req.maxResponseBytes ?? Infinity,
         method: req.method,
+        polled: req.poll !== false && this.spinWait !== undefined,
         resolve,
         reject,
         connection: undefined,
         slot: this.pending.length,
       };
       this.pending.push(call);
-      this.spinWait?.begin();
+      if (call.polled) this.spinWait?.begin();
       this.arm(call.deadline);
       const conn = this.idle.pop() ?? (this.connections < this.maxConnections ? this.open() : undefined);
       if (conn) conn.send(call);
@@ -358,13 +404,13 @@ export class ContainerClient {
 
   settle(call: Call, res: ContainerResponse): void {
     if (!this.untrack(call)) return;
-    this.spinWait?.end();
+    if (call.polled) this.spinWait?.end();
     call.resolve(res);
   }
 
   fail(call: Call, err: ContainerCallError): void {
     if (!this.untrack(call)) return;
-    this.spinWait?.end();
+    if (call.polled) this.spinWait?.end();
     const i = this.queue.indexOf(call);
     if (i >= 0) this.queue.splice(i, 1);
     const conn = call.connection;

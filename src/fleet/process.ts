@@ -97,7 +97,7 @@ class ContainerProcess implements ContainerHandle {
 
   async ping(timeoutMs: number): Promise<boolean> {
     try {
-      const res = await this.client.request({ path: '/ping', method: 'GET', timeoutMs, maxResponseBytes: 1024 * 1024 });
+      const res = await this.client.request({ path: '/ping', method: 'GET', timeoutMs, maxResponseBytes: 1024 * 1024, poll: false });
       return res.status === 200;
     } catch {
       return false;

@@ -650,6 +650,7 @@ async function management(container: ContainerHandle, method: ContainerRequest['
     body: body === undefined ? undefined : JSON.stringify(body),
     timeoutMs,
     maxResponseBytes: MANAGEMENT_ANSWER_LIMIT,
+    poll: false, // loading a model takes far longer than SpinWait would poll
   });
   return { status: res.status, text: res.body.toString('utf8') };
 }
