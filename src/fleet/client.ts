@@ -118,9 +118,10 @@ export class SpinWait {
     options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined; readonly pressure?: StallClock | undefined } = {},
   ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
-    this.pressure = 'pressure' in options ? options.pressure : micros > 0 ? CpuPressure.open() : undefined;
     this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
     this.contendedMs = options.contendedMs ?? CONTENDED_MS;
+    // contendedMs 0 (spinWaitBackoffMs 0): polling never gives way to others, by either rule.
+    this.pressure = 'pressure' in options ? options.pressure : micros > 0 && this.contendedMs > 0 ? CpuPressure.open() : undefined;
   }
 
   /** Whether the event loop is being kept polling right now. */
