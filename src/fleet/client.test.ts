@@ -8,11 +8,7 @@ import { createServer as createTcpServer } from 'node:net';
 import type { Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ContainerCallError, ContainerClient, SpinWait } from './client.js';
-import { CpuPressure } from './pressure.js';
 
 async function httpServer(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void): Promise<{ port: number; connections: () => number }> {
   let connections = 0;
@@ -284,9 +280,8 @@ test('idle connections are closed after idleTimeoutMs, and one the container clo
 
 test('SpinWait polls for a lone call and for the next one after it, stops when its time is up, and not after calls overlap', async () => {
   // Budgets far above the sleeps, so a slow machine cannot make the polling end early; and no
-  // stopping for a lost CPU or for the machine's CPU pressure (the next tests'), which a loaded
-  // machine could cause here.
-  const never = { preemptedMs: Infinity, pressure: undefined };
+  // stopping for a lost CPU (the next test's), which a loaded machine could cause here.
+  const never = { preemptedMs: Infinity };
   const spin = new SpinWait(400_000, never);
   spin.begin();
   assert.equal(spin.polling, true);
@@ -337,7 +332,7 @@ function hold(ms: number, how: 'busy' | 'asleep'): void {
 }
 
 test('SpinWait stops polling for a while once the process lost the CPU mid-wait, not when a callback kept it busy', async () => {
-  const spin = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 300, pressure: undefined });
+  const spin = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 300 });
   // Off the CPU for 10 ms between two turns: the scheduler took the CPU away, as far as SpinWait can tell.
   spin.begin();
   await turn(); // the wait's first turn has read the CPU time
@@ -373,7 +368,7 @@ test('SpinWait stops polling for a while once the process lost the CPU mid-wait,
   await sleep(450);
 
   // contendedMs 0 (spinWaitBackoffMs 0): losing the CPU never stops the polling.
-  const stubborn = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 0, pressure: undefined });
+  const stubborn = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 0 });
   stubborn.begin();
   await turn();
   hold(10, 'asleep');
@@ -384,47 +379,10 @@ test('SpinWait stops polling for a while once the process lost the CPU mid-wait,
   await sleep(450);
 });
 
-test('SpinWait gives the CPU up for the rest of a wait once someone on the machine waited for one', async () => {
-  // The machine's CPU pressure as SpinWait reads it: µs during which some task waited for a CPU.
-  const pressure = { waitedUs: 0, stalledMicros: () => pressure.waitedUs };
-  const spin = new SpinWait(400_000, { preemptedMs: Infinity, pressure });
-  spin.begin();
-  await sleep(5); // many checks, the pressure flat
-  assert.equal(spin.polling, true, 'polls while nobody waits for a CPU');
-  pressure.waitedUs += 100;
-  await sleep(5);
-  assert.equal(spin.polling, false, 'stopped once a task waited 100 µs for a CPU');
-  spin.end();
-  spin.begin();
-  assert.equal(spin.polling, true, 'polls again for the next call: the pressure was for that wait');
-  await sleep(5);
-  assert.equal(spin.polling, true, 'and goes on while the pressure stays flat');
-  pressure.waitedUs += 10;
-  await sleep(5);
-  assert.equal(spin.polling, true, 'a 10 µs wait is the scheduler handing a CPU over, not polling in the way');
-  spin.end();
-  await sleep(450);
-});
-
-test('CpuPressure reads the "some" total of a PSI file, and is absent where there is none', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-psi-'));
-  const psi = join(dir, 'cpu');
-  writeFileSync(psi, 'some avg10=1.50 avg60=0.20 avg300=0.05 total=123456789\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=42\n');
-  const pressure = CpuPressure.open(psi);
-  assert.ok(pressure);
-  assert.equal(pressure.stalledMicros(), 123456789);
-  writeFileSync(psi, 'some avg10=1.50 avg60=0.20 avg300=0.05 total=123457000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=42\n');
-  assert.equal(pressure.stalledMicros(), 123457000, 'each read sees the file as it is now');
-  writeFileSync(join(dir, 'garbled'), 'no totals here\n');
-  assert.equal(CpuPressure.open(join(dir, 'garbled')), undefined);
-  assert.equal(CpuPressure.open(join(dir, 'missing')), undefined);
-  t.diagnostic(`this machine's /proc/pressure/cpu: ${CpuPressure.open() ? 'readable' : 'absent'}`);
-});
-
 test('a call made with poll: false (a health check) sets no SpinWait polling', async (t) => {
   const answers: (() => void)[] = [];
   const { port } = await httpServer(t, (_req, res) => answers.push(() => res.end('ok')));
-  const spin = new SpinWait(400_000, { preemptedMs: Infinity, pressure: undefined });
+  const spin = new SpinWait(400_000, { preemptedMs: Infinity });
   const c = client(t, port, { spinWait: spin });
   const ping = c.request({ method: 'GET', path: '/ping', timeoutMs: 2000, poll: false });
   while (answers.length < 1) await sleep(1);

@@ -6,7 +6,6 @@
 // (bench/python measures the hop).
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { CpuPressure } from './pressure.js';
 
 /**
  * Why a call failed:
@@ -77,15 +76,6 @@ export interface ContainerResponse {
  * callback would have kept the CPU time up with the clock), polling stops for `contendedMs` (0:
  * never), during which the gateway sleeps like any event loop; then it polls again, and a machine
  * still contended stops it again at the next late turn.
- *
- * Polling also must not keep others off the CPU it holds. The scheduler does not always wake the
- * container (or the client) on an idle CPU: on the 2-vCPU development machine, whose kernel packs
- * tasks onto few virtual CPUs, `perf sched timehist` showed the container's worker woken on the
- * gateway's CPU while the other idled, waiting there for the whole polling budget (1 ms) — most of
- * the slow requests at the start of a run after an idle spell, and some later. So every
- * PRESSURE_EVERY_MS of polling it reads the machine's CPU pressure (CpuPressure: the time tasks spent
- * ready to run but waiting for a CPU), and stops for the rest of the wait once anyone waited more
- * than PRESSURE_YIELD_US: the gateway then sleeps and the waiting task gets the CPU.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -108,20 +98,14 @@ export class SpinWait {
   private clockAtWait = 0;
   private readonly preemptedMs: number;
   private readonly contendedMs: number;
-  /** The machine's CPU pressure, if it can be read; its `some` total (µs) at the last check, and when that was. */
-  private readonly pressure: StallClock | undefined;
-  private stalledAtCheck = -1;
-  private checkedAt = 0;
 
   constructor(
     private readonly micros: number,
-    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined; readonly pressure?: StallClock | undefined } = {},
+    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined } = {},
   ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
     this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
     this.contendedMs = options.contendedMs ?? CONTENDED_MS;
-    // contendedMs 0 (spinWaitBackoffMs 0): polling never gives way to others, by either rule.
-    this.pressure = 'pressure' in options ? options.pressure : micros > 0 && this.contendedMs > 0 ? CpuPressure.open() : undefined;
   }
 
   /** Whether the event loop is being kept polling right now. */
@@ -181,25 +165,12 @@ export class SpinWait {
     if (this.cpuAtWait < 0) {
       this.cpuAtWait = cpuMicros();
       this.clockAtWait = now;
-      this.stalledAtCheck = this.pressure?.stalledMicros() ?? -1;
-      this.checkedAt = now;
     } else if (now - this.lastTurn > this.preemptedMs && (now - this.clockAtWait) * 1000 - (cpuMicros() - this.cpuAtWait) > this.preemptedMs * 500) {
       this.contendedUntil = now + this.contendedMs;
     }
     if (this.inFlight > 1 || now >= this.until || now < this.contendedUntil) {
       this.spinning = false;
       return;
-    }
-    if (this.pressure && now - this.checkedAt >= PRESSURE_EVERY_MS) {
-      const stalled = this.pressure.stalledMicros();
-      const waited = this.stalledAtCheck >= 0 && stalled - this.stalledAtCheck > PRESSURE_YIELD_US;
-      this.stalledAtCheck = stalled;
-      this.checkedAt = now;
-      if (waited) {
-        // Someone waited for a CPU while this process polled: give it up for the rest of this wait.
-        this.spinning = false;
-        return;
-      }
     }
     const expected = this.waitingFor === 'answer' ? this.answerMs : this.nextMs;
     const idleUs = Math.min(MAX_IDLE_US, Math.max(MIN_IDLE_US, ((this.waitStart + expected - now) * 1000) / 4));
@@ -242,15 +213,6 @@ const QUIET_MS = 100;
 const PREEMPTED_MS = 0.5;
 /** How long SpinWait stays off after such a gap (the spinWaitBackoffMs setting). */
 const CONTENDED_MS = 1000;
-
-/** How often a polling SpinWait reads the machine's CPU pressure, and how much waiting since the last read makes it stop. */
-const PRESSURE_EVERY_MS = 0.05;
-const PRESSURE_YIELD_US = 20;
-
-/** What SpinWait needs of CpuPressure (tests pass their own). */
-export interface StallClock {
-  stalledMicros(): number;
-}
 
 /** CPU time this process has used, user and kernel, in µs. */
 function cpuMicros(): number {
