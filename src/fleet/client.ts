@@ -76,6 +76,13 @@ export interface ContainerResponse {
  * callback would have kept the CPU time up with the clock), polling stops for `contendedMs` (0:
  * never), during which the gateway sleeps like any event loop; then it polls again, and a machine
  * still contended stops it again at the next late turn.
+ *
+ * A socket write wakes its reader synchronously, a hint that the writer is about to sleep, and the
+ * scheduler may queue the reader on the writer's CPU; a kernel that packs tasks onto few virtual CPUs
+ * does so rather than wake an idle one. A polling writer does not sleep, so the container's worker
+ * waited for the scheduler's tick: `perf sched timehist` on the 2-vCPU development machine showed
+ * waits of 0.99–1.00 ms, 6–14 in the first 50 ms after an idle spell, the other CPU idle. So each wait
+ * for an answer begins with a nap of NAP_MS off the CPU (Atomics.wait): in the same traces, none.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -98,14 +105,17 @@ export class SpinWait {
   private clockAtWait = 0;
   private readonly preemptedMs: number;
   private readonly contendedMs: number;
+  private readonly napMs: number;
 
   constructor(
     private readonly micros: number,
-    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined } = {},
+    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined; readonly napMs?: number | undefined } = {},
   ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
     this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
     this.contendedMs = options.contendedMs ?? CONTENDED_MS;
+    // contendedMs 0 (spinWaitBackoffMs 0): polling never gives way, neither to a contended machine nor to a worker queued on its CPU.
+    this.napMs = options.napMs ?? (this.contendedMs > 0 ? NAP_MS : 0);
   }
 
   /** Whether the event loop is being kept polling right now. */
@@ -163,6 +173,8 @@ export class SpinWait {
     const now = performance.now();
     // Read while polling, so off the answer's path: one getrusage per wait, and one more after a late turn.
     if (this.cpuAtWait < 0) {
+      // Give the CPU to a container worker queued on it (see the class comment) before polling.
+      if (this.napMs > 0 && this.waitingFor === 'answer') Atomics.wait(NAP_CELL, 0, 0, this.napMs);
       this.cpuAtWait = cpuMicros();
       this.clockAtWait = now;
     } else if (now - this.lastTurn > this.preemptedMs && (now - this.clockAtWait) * 1000 - (cpuMicros() - this.cpuAtWait) > this.preemptedMs * 500) {
@@ -202,6 +214,15 @@ export class SpinWait {
 /** The shortest and longest idle between two polls of SpinWait (see SpinWait.turn). */
 const MIN_IDLE_US = 2;
 const MAX_IDLE_US = 40;
+
+/**
+ * How long SpinWait sleeps before it polls for an answer (see the class comment): long enough for the
+ * scheduler to run a worker queued on this CPU, short against an answer (a fast model's takes 150 µs
+ * and more). The timer's slack (50 µs for an ordinary thread) comes on top.
+ */
+const NAP_MS = 0.02;
+/** What Atomics.wait waits on; nothing ever notifies it, so the wait always lasts its timeout. */
+const NAP_CELL = new Int32Array(new SharedArrayBuffer(4));
 
 /** How long calls must have gone one at a time before SpinWait polls. */
 const QUIET_MS = 100;
