@@ -170,11 +170,12 @@ export class SpinWait {
    * at most MAX_IDLE_US late.
    */
   private readonly turn = (): void => {
+    // A wait for an answer first gives the CPU to a container worker queued on it (see the class
+    // comment). Before the clock is read, so that the CPU-time check below does not count the nap.
+    if (this.cpuAtWait < 0 && this.napMs > 0 && this.waitingFor === 'answer') Atomics.wait(NAP_CELL, 0, 0, this.napMs);
     const now = performance.now();
     // Read while polling, so off the answer's path: one getrusage per wait, and one more after a late turn.
     if (this.cpuAtWait < 0) {
-      // Give the CPU to a container worker queued on it (see the class comment) before polling.
-      if (this.napMs > 0 && this.waitingFor === 'answer') Atomics.wait(NAP_CELL, 0, 0, this.napMs);
       this.cpuAtWait = cpuMicros();
       this.clockAtWait = now;
     } else if (now - this.lastTurn > this.preemptedMs && (now - this.clockAtWait) * 1000 - (cpuMicros() - this.cpuAtWait) > this.preemptedMs * 500) {
