@@ -7,7 +7,7 @@
 //   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
 //   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
-//   (g) by berth with spinWaitBackoffMs 0 (polling that never gives way: no back-off for a lost CPU, no nap before an answer),
+//   (g) by berth with spinWaitBackoffMs 0 (polling that never gives way: no back-off for a lost CPU),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
 // the CPU per request of the Node process in front of the container in (a) and (d)–(g), user and

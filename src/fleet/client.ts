@@ -79,10 +79,13 @@ export interface ContainerResponse {
  *
  * A socket write wakes its reader synchronously, a hint that the writer is about to sleep, and the
  * scheduler may queue the reader on the writer's CPU; a kernel that packs tasks onto few virtual CPUs
- * does so rather than wake an idle one. A polling writer does not sleep, so the container's worker
- * waited for the scheduler's tick: `perf sched timehist` on the 2-vCPU development machine showed
- * waits of 0.99–1.00 ms, 6–14 in the first 50 ms after an idle spell, the other CPU idle. So each wait
- * for an answer begins with a nap of NAP_MS off the CPU (Atomics.wait): in the same traces, none.
+ * does so rather than wake an idle one, and a polling writer does not sleep, so the reader may wait
+ * for the scheduler's tick (1 ms; `perf sched timehist` on the 2-vCPU development machine showed such
+ * waits of the container's worker after an idle spell). A nap off the CPU (Atomics.wait, 20 µs) before
+ * each wait for an answer removed those waits from the traces, but cost more than it saved: a
+ * sleeping virtual CPU is halted, and the host takes its time to run it again (24 paired rounds of
+ * 2 s from a blocking client, 2026-12-07: p50 1.09× and p99 1.20× FastAPI's with the nap, 0.99× and
+ * 1.05× without). Polling that never sleeps is what keeps the gateway's CPU awake.
  */
 export class SpinWait {
   private inFlight = 0;
@@ -105,17 +108,14 @@ export class SpinWait {
   private clockAtWait = 0;
   private readonly preemptedMs: number;
   private readonly contendedMs: number;
-  private readonly napMs: number;
 
   constructor(
     private readonly micros: number,
-    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined; readonly napMs?: number | undefined } = {},
+    options: { readonly preemptedMs?: number | undefined; readonly contendedMs?: number | undefined } = {},
   ) {
     this.stepsPerMicro = micros > 0 ? this.calibrate() : 0;
     this.preemptedMs = options.preemptedMs ?? PREEMPTED_MS;
     this.contendedMs = options.contendedMs ?? CONTENDED_MS;
-    // contendedMs 0 (spinWaitBackoffMs 0): polling never gives way, neither to a contended machine nor to a worker queued on its CPU.
-    this.napMs = options.napMs ?? (this.contendedMs > 0 ? NAP_MS : 0);
   }
 
   /** Whether the event loop is being kept polling right now. */
@@ -170,9 +170,6 @@ export class SpinWait {
    * at most MAX_IDLE_US late.
    */
   private readonly turn = (): void => {
-    // A wait for an answer first gives the CPU to a container worker queued on it (see the class
-    // comment). Before the clock is read, so that the CPU-time check below does not count the nap.
-    if (this.cpuAtWait < 0 && this.napMs > 0 && this.waitingFor === 'answer') Atomics.wait(NAP_CELL, 0, 0, this.napMs);
     const now = performance.now();
     // Read while polling, so off the answer's path: one getrusage per wait, and one more after a late turn.
     if (this.cpuAtWait < 0) {
@@ -215,15 +212,6 @@ export class SpinWait {
 /** The shortest and longest idle between two polls of SpinWait (see SpinWait.turn). */
 const MIN_IDLE_US = 2;
 const MAX_IDLE_US = 40;
-
-/**
- * How long SpinWait sleeps before it polls for an answer (see the class comment): long enough for the
- * scheduler to run a worker queued on this CPU, short against an answer (a fast model's takes 150 µs
- * and more). The timer's slack (50 µs for an ordinary thread) comes on top.
- */
-const NAP_MS = 0.02;
-/** What Atomics.wait waits on; nothing ever notifies it, so the wait always lasts its timeout. */
-const NAP_CELL = new Int32Array(new SharedArrayBuffer(4));
 
 /** How long calls must have gone one at a time before SpinWait polls. */
 const QUIET_MS = 100;
