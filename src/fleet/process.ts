@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { ContainerClient, SpinWait } from './client.js';
 import type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceEvents, InstanceExit, InstanceSpec, InstanceState } from './instance.js';
 import { freePortBlock } from './ports.js';
+import type { PortBlock } from './ports.js';
 
 export interface ProcessFleetOptions {
   readonly dataDir: string;
@@ -63,13 +64,13 @@ class ContainerProcess implements ContainerHandle {
 
   constructor(
     readonly name: string,
-    readonly port: number,
+    private readonly ports: PortBlock,
     private readonly child: ChildProcess,
     private readonly log: WriteStream,
     spinWait: SpinWait,
     onExit: (c: ContainerProcess) => void,
   ) {
-    this.client = new ContainerClient('127.0.0.1', port, { spinWait });
+    this.client = new ContainerClient('127.0.0.1', ports.port, { spinWait });
     const onData = (chunk: Buffer) => {
       this.log.write(chunk);
       this.ring.push(chunk.toString('utf8'));
@@ -89,6 +90,10 @@ class ContainerProcess implements ContainerHandle {
         resolve();
       });
     });
+  }
+
+  get port(): number {
+    return this.ports.port;
   }
 
   get pid(): number | undefined {
@@ -115,6 +120,7 @@ class ContainerProcess implements ContainerHandle {
       signalGroup(this.child.pid, 'SIGKILL');
     }
     this.client.close();
+    this.ports.release();
     await new Promise<void>((resolve) => this.log.end(resolve));
   }
 }
@@ -278,7 +284,8 @@ export class ProcessFleet implements FleetProvider {
     if (c.modelDir) await symlink(c.modelDir, join(base, 'model'), 'dir');
     else await mkdir(join(base, 'model'));
     const log = createWriteStream(join(logDir, `${instance.spec.variantName}.${c.name}.${instance.id}.log`), { flags: 'a' });
-    const port = await freePortBlock(PORTS_PER_CONTAINER);
+    const ports = await freePortBlock(PORTS_PER_CONTAINER);
+    const port = ports.port;
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.options.baseEnv)) if (v !== undefined) env[k] = v;
     Object.assign(env, c.env, {
@@ -291,13 +298,19 @@ export class ProcessFleet implements FleetProvider {
       BERTH_INSTANCE_ID: instance.id,
     });
     const [cmd, ...args] = c.command;
-    const child = spawn(cmd as string, [...args, 'serve'], {
-      cwd: base,
-      env,
-      detached: true, // its own process group, so stop() reaches the workers it forks
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new ContainerProcess(c.name, port, child, log, this.spinWait, (p) => instance.containerExited(p));
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd as string, [...args, 'serve'], {
+        cwd: base,
+        env,
+        detached: true, // its own process group, so stop() reaches the workers it forks
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (err) {
+      ports.release();
+      throw err;
+    }
+    return new ContainerProcess(c.name, ports, child, log, this.spinWait, (p) => instance.containerExited(p));
   }
 
   async stopAll(graceMs: number): Promise<void> {
