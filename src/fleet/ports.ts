@@ -40,7 +40,9 @@ function alive(pid: number): boolean {
 
 /**
  * Reserves the block starting at `base` on this machine: false when a living berth (this one
- * included) holds it. A file left by a berth that died is taken over.
+ * included) holds it. A file left by a berth that died is taken over. A block is known by its first
+ * port alone: every block has the same size (PORTS_PER_CONTAINER) and starts at a multiple of it
+ * from 20000, so two blocks either coincide or do not overlap.
  */
 export function reserve(base: number): boolean {
   const dir = reservationDir();
