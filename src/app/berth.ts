@@ -8,7 +8,7 @@ import { ArtifactCache } from '../artifacts/index.js';
 import type { Config } from '../config/index.js';
 import { ControlPlane, EndpointStates } from '../control/index.js';
 import { Reconciler } from '../deploy/index.js';
-import { ImageTable, ProcessFleet } from '../fleet/index.js';
+import { ImageTable, ProcessFleet, processAlive } from '../fleet/index.js';
 import type { ImageCommand } from '../fleet/index.js';
 import { ModelHost } from '../multimodel/index.js';
 import { Router } from '../router/index.js';
@@ -79,21 +79,12 @@ function lockDataDir(dataDir: string): () => void {
   const file = join(dataDir, 'berth.pid');
   if (existsSync(file)) {
     const pid = Number(readFileSync(file, 'utf8'));
-    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) {
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) {
       throw new DataDirInUse(`Another berth (pid ${pid}) is using the data dir ${dataDir}; stop it or choose another --data-dir.`);
     }
   }
   writeFileSync(file, String(process.pid));
   return () => rmSync(file, { force: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function startBerth(config: Config, options: BerthOptions = {}): Promise<Berth> {

@@ -6,3 +6,4 @@ export type { ImageCommand, ResolvedImage, ImageReference } from './images.js';
 export type { ContainerHandle, ContainerSpec, FleetProvider, Instance, InstanceSpec, InstanceState, InstanceExit } from './instance.js';
 export { ContainerCallError, ContainerClient, SpinWait } from './client.js';
 export type { ContainerCallFailure, ContainerRequest, ContainerResponse } from './client.js';
+export { processAlive } from './pids.js';

@@ -31,8 +31,10 @@ test('port blocks are below the ephemeral range, bindable, and never handed out 
 });
 
 test('a block another berth process holds is not handed out; a dead one\'s is taken over', async (t) => {
-  const base = 20000 + Math.floor(Math.random() * 1000) * 10;
-  unreserve(base);
+  // A block no berth holds: drawn and released by this process.
+  const drawn = await freePortBlock(10);
+  const base = drawn.port;
+  drawn.release();
   // Another process (another berth) reserves the block and keeps running.
   const other = spawn(process.execPath, ['--input-type=module', '-e', `
     const { reserve } = await import(${JSON.stringify(new URL('./ports.js', import.meta.url).href)});
@@ -51,5 +53,7 @@ test('a block another berth process holds is not handed out; a dead one\'s is ta
   assert.equal(reserve(base), false, 'and now this process holds it');
   unreserve(base);
   assert.equal(reserve(base), true, 'released, it can be reserved again');
+  drawn.release();
+  assert.equal(reserve(base), false, 'a second release of the first block does not end the later reservation');
   unreserve(base);
 });

@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from './pids.js';
 
 const recent = new Map<number, number>();
 const MEMORY_MS = 30_000;
@@ -27,15 +28,6 @@ export interface PortBlock {
 /** Where the reservation files live: one folder per user, since another user's berth cannot write to it. */
 export function reservationDir(): string {
   return join(tmpdir(), `berth-ports-${process.getuid?.() ?? 'user'}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -73,7 +65,7 @@ export function reserve(base: number): boolean {
     }
     // An empty file is still being written: its owner is alive.
     const owner = Number(text);
-    if (text === '' || !Number.isInteger(owner) || owner <= 0 || owner === process.pid || alive(owner)) return false;
+    if (text === '' || !Number.isInteger(owner) || owner <= 0 || owner === process.pid || processAlive(owner)) return false;
     try {
       unlinkSync(file);
     } catch {
@@ -125,7 +117,16 @@ export async function freePortBlock(size: number): Promise<PortBlock> {
       continue;
     }
     for (let p = base; p < base + size; p++) recent.set(p, now);
-    return { port: base, release: () => unreserve(base) };
+    // Once only: a second release must not end a later reservation of the same block.
+    let released = false;
+    return {
+      port: base,
+      release: () => {
+        if (released) return;
+        released = true;
+        unreserve(base);
+      },
+    };
   }
   throw new Error(`could not find ${size} free loopback ports in a row`);
 }
