@@ -63,7 +63,8 @@ export function reserve(base: number): boolean {
       // Released between the two calls: try again.
       continue;
     }
-    // An empty file is still being written: its owner is alive.
+    // An empty file is still being written: its owner is alive. (A dead berth's pid taken by another
+    // process keeps its file's block out of use until that process ends: one block of hundreds.)
     const owner = Number(text);
     if (text === '' || !Number.isInteger(owner) || owner <= 0 || owner === process.pid || processAlive(owner)) return false;
     try {

@@ -308,6 +308,7 @@ export class ProcessFleet implements FleetProvider {
       });
     } catch (err) {
       ports.release();
+      log.end();
       throw err;
     }
     return new ContainerProcess(c.name, ports, child, log, this.spinWait, (p) => instance.containerExited(p));
