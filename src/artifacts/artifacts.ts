@@ -9,7 +9,7 @@ import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileSource, HttpsSource, S3Source, SourceError } from './sources.js';
-import type { S3Settings, Source } from './sources.js';
+import type { Identity, S3Settings, Source } from './sources.js';
 import { UnsafeArchive, unpackTarGz } from './unpack.js';
 import type { UnpackLimits } from './unpack.js';
 
@@ -23,10 +23,7 @@ export class ArtifactError extends Error {
 }
 
 /** An object's identity without its bytes: the ETag (or size and time) that keys the cache. */
-export interface ArtifactIdentity {
-  readonly version: string;
-  readonly size?: number | undefined;
-}
+export type ArtifactIdentity = Identity;
 
 /** A model.tar.gz unpacked into the cache. */
 export interface UnpackedArtifact {
