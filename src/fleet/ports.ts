@@ -10,6 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processAlive } from './pids.js';
 
+/**
+ * Ports this process drew in the last MEMORY_MS, released or not, and when. The reservation files
+ * already keep two living containers apart; this keeps a block just given back (a container stopped
+ * or replaced) out of use a while longer, so that a new container is not started where the old one's
+ * processes, killed as a group but torn down by the kernel asynchronously, may still hold a socket.
+ */
 const recent = new Map<number, number>();
 const MEMORY_MS = 30_000;
 /** Each berth starts in its own stripe of the range, chosen by its pid, so that two rarely meet at all. */
