@@ -2,12 +2,12 @@
  * bench/python's second load generator: one keep-alive connection, one request at a time, blocking
  * reads — the way an SDK client invokes an endpoint — timing each request with CLOCK_MONOTONIC.
  * wrk (the first) drives the connection from an epoll loop; on this kind of machine the two disagree
- * about the tail of a Node hop (see docs/python.md, Speed), so bench/python reports both at c=1.
+ * about the tail of a Node hop (see docs/python-speed.md), so bench/python reports both at c=1.
  *
  * usage: blocking-client <port> <path> <seconds> <body>
  * prints: n=<requests> p50=<µs> p90=<µs> p99=<µs> p999=<µs> max=<µs> p99_settled=<µs>
  * where p99_settled is the p99 of the requests sent after the run's first 0.5 s: a server that has
- * been idle may start slower than it goes on (docs/python.md, "What the tail is made of").
+ * been idle may start slower than it goes on (docs/python-speed.md, "What the tail is made of").
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
