@@ -1,10 +1,15 @@
-// bench/deploy: CreateEndpoint → InService for the berth/onnx iris model, median of several runs,
-// against the floor in the same run: starting the same model server process directly and waiting for
-// its first 200 from /ping (what any deployment must pay). Target: InService in under one second.
+// bench/deploy: CreateEndpoint → InService, median of several runs, for two containers against the
+// floor of each measured in the same run: starting the same container's process directly and waiting
+// for its first 200 from /ping (what any deployment must pay).
+//   - berth/onnx with the iris model: berth's own model server, in milliseconds. Target: InService in
+//     under one second.
+//   - berth's Python container with the scikit-learn model of bench/python (SageMaker's scikit-learn
+//     image, code/inference.py with model_fn only): a container whose start is dominated by its own
+//     imports, so what berth adds is its overhead alone (how soon it sees the first healthy /ping).
 //
 // Usage: npm run bench:deploy [-- --runs 9]
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,18 +17,26 @@ import {
   CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, SageMakerClient,
   waitUntilEndpointDeleted,
 } from '@aws-sdk/client-sagemaker';
-import { freePort, median, ROOT, startBerth, table, tempDir } from './lib.js';
+import { ensurePythonModules, freePort, median, ROOT, startBerth, table, tempDir } from './lib.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' } } });
 const runs = Number(values.runs);
 
-async function direct(modelDir: string): Promise<number> {
+/** A container to deploy: how berth is told to run it, and how to start the same process directly. */
+interface Case {
+  readonly name: string;
+  readonly image: string;
+  /** The unpacked model folder; berth gets it as a tarball. */
+  readonly modelDir: string;
+  readonly command: string;
+  readonly args: readonly string[];
+}
+
+/** The floor: spawn the container's process with the contract's environment, poll /ping until 200. */
+async function direct(c: Case): Promise<number> {
   const port = await freePort();
   const start = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'container', 'main.js'), '--runtime', 'onnx', 'serve'], {
-    env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SM_MODEL_DIR: modelDir },
-    stdio: 'ignore',
-  });
+  const child = spawn(c.command, c.args, { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SM_MODEL_DIR: c.modelDir }, stdio: 'ignore', detached: true });
   try {
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.status === 200, () => false);
@@ -31,28 +44,42 @@ async function direct(modelDir: string): Promise<number> {
       await sleep(2);
     }
   } finally {
-    child.kill('SIGKILL');
+    process.kill(-(child.pid as number), 'SIGKILL'); // the Python container's workers too
   }
 }
 
-async function main(): Promise<void> {
-  const dir = tempDir();
-  const modelDir = join(dir, 'model');
-  execFileSync('mkdir', ['-p', modelDir]);
-  execFileSync('cp', [join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx'), join(modelDir, 'model.onnx')]);
-  const tarball = join(dir, 'model.tar.gz');
-  execFileSync('tar', ['-czf', tarball, '-C', modelDir, '.']);
-  const { url } = await startBerth(join(dir, 'data'));
-  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { Image: 'berth/onnx', ModelDataUrl: `file://${tarball}` } }));
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InstanceType: 'ml.c5.large', InitialInstanceCount: 1 }] }));
+function onnxCase(dir: string): Case {
+  const modelDir = join(dir, 'onnx');
+  mkdirSync(modelDir, { recursive: true });
+  cpSync(join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx'), join(modelDir, 'model.onnx'));
+  return { name: 'berth/onnx, iris-v1.onnx', image: 'berth/onnx', modelDir, command: process.execPath, args: [join(ROOT, 'dist', 'src', 'container', 'main.js'), '--runtime', 'onnx', 'serve'] };
+}
 
+function pythonCase(dir: string): Case {
+  ensurePythonModules(['sklearn', 'joblib'], ['scikit-learn', 'joblib']);
+  const fixtures = join(ROOT, 'test', 'fixtures', 'python');
+  const modelDir = join(dir, 'python');
+  mkdirSync(modelDir, { recursive: true });
+  cpSync(join(fixtures, 'models', 'diabetes-ridge.joblib'), join(modelDir, 'diabetes-ridge.joblib'));
+  cpSync(join(fixtures, 'handlers', 'sklearn-defaults', 'code'), join(modelDir, 'code'), { recursive: true });
+  return {
+    name: 'Python container, scikit-learn Ridge', image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3', modelDir,
+    command: 'python3', args: [join(ROOT, 'python', 'berth-python.py'), '--framework', 'sklearn', 'serve'],
+  };
+}
+
+/** CreateEndpoint → InService `runs` times, each followed by a direct start of the same process. */
+async function measure(sm: SageMakerClient, dir: string, c: Case, key: string): Promise<{ berth: number[]; floor: number[] }> {
+  const tarball = join(dir, `${key}.tar.gz`);
+  execFileSync('tar', ['-czf', tarball, '-C', c.modelDir, '.']);
+  await sm.send(new CreateModelCommand({ ModelName: key, PrimaryContainer: { Image: c.image, ModelDataUrl: `file://${tarball}` } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: key, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: key, InstanceType: 'ml.c5.large', InitialInstanceCount: 1 }] }));
   const berth: number[] = [];
   const floor: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const name = `deploy-${i}`;
+    const name = `${key}-${i}`;
     const start = performance.now();
-    await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: 'iris' }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: key }));
     for (;;) {
       const d = await sm.send(new DescribeEndpointCommand({ EndpointName: name }));
       if (d.EndpointStatus === 'InService') break;
@@ -62,18 +89,30 @@ async function main(): Promise<void> {
     berth.push(performance.now() - start);
     await sm.send(new DeleteEndpointCommand({ EndpointName: name }));
     await waitUntilEndpointDeleted({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: name });
-    floor.push(await direct(modelDir));
+    floor.push(await direct(c));
   }
+  return { berth, floor };
+}
+
+async function main(): Promise<void> {
+  const dir = tempDir();
+  const cases: [string, Case][] = [['onnx', onnxCase(dir)], ['python', pythonCase(dir)]];
+  const { url } = await startBerth(join(dir, 'data'));
+  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const results: [Case, { berth: number[]; floor: number[] }][] = [];
+  for (const [key, c] of cases) results.push([c, await measure(sm, dir, c, key)]);
   sm.destroy();
-  console.log(`\nbench/deploy: CreateEndpoint → InService (1 instance of berth/onnx, iris-v1.onnx), ${runs} runs\n`);
-  table(['measure', 'median ms', 'min ms', 'max ms'], [
-    ['berth: CreateEndpoint → DescribeEndpoint says InService', median(berth), Math.min(...berth), Math.max(...berth)],
-    ['floor: spawn the model server → first /ping 200', median(floor), Math.min(...floor), Math.max(...floor)],
-  ]);
+  console.log(`\nbench/deploy: CreateEndpoint → InService (1 instance), ${runs} runs per container\n`);
+  table(['container', 'measure', 'median ms', 'min ms', 'max ms'], results.flatMap(([c, r]) => [
+    [c.name, 'berth: CreateEndpoint → DescribeEndpoint says InService', median(r.berth), Math.min(...r.berth), Math.max(...r.berth)],
+    [c.name, 'floor: spawn the container → first /ping 200', median(r.floor), Math.min(...r.floor), Math.max(...r.floor)],
+  ]));
   console.log('');
+  const onnxMedian = median(results.find(([c]) => c.image === 'berth/onnx')?.[1].berth ?? [NaN]);
   table(['measure', 'value', 'target', 'met'], [
-    ['InService median (ms)', median(berth), '< 1000', median(berth) < 1000 ? 'yes' : 'no'],
-    ['berth / floor', median(berth) / median(floor), '', ''],
+    ['berth/onnx InService median (ms)', onnxMedian, '< 1000', onnxMedian < 1000 ? 'yes' : 'no'],
+    ...results.map(([c, r]): (string | number)[] => [`${c.name}: berth / floor`, median(r.berth) / median(r.floor), '', '']),
+    ...results.map(([c, r]): (string | number)[] => [`${c.name}: berth − floor (ms)`, median(r.berth) - median(r.floor), '', '']),
   ]);
 }
 
