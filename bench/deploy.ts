@@ -24,6 +24,8 @@ const runs = Number(values.runs);
 
 /** A container to deploy: how berth is told to run it, and how to start the same process directly. */
 interface Case {
+  /** Names the model, the config and the endpoints. */
+  readonly key: string;
   readonly name: string;
   readonly image: string;
   /** The unpacked model folder; berth gets it as a tarball. */
@@ -52,7 +54,7 @@ function onnxCase(dir: string): Case {
   const modelDir = join(dir, 'onnx');
   mkdirSync(modelDir, { recursive: true });
   cpSync(join(ROOT, 'test', 'fixtures', 'models', 'iris-v1.onnx'), join(modelDir, 'model.onnx'));
-  return { name: 'berth/onnx, iris-v1.onnx', image: 'berth/onnx', modelDir, command: process.execPath, args: [join(ROOT, 'dist', 'src', 'container', 'main.js'), '--runtime', 'onnx', 'serve'] };
+  return { key: 'onnx', name: 'berth/onnx, iris-v1.onnx', image: 'berth/onnx', modelDir, command: process.execPath, args: [join(ROOT, 'dist', 'src', 'container', 'main.js'), '--runtime', 'onnx', 'serve'] };
 }
 
 function pythonCase(dir: string): Case {
@@ -63,13 +65,22 @@ function pythonCase(dir: string): Case {
   cpSync(join(fixtures, 'models', 'diabetes-ridge.joblib'), join(modelDir, 'diabetes-ridge.joblib'));
   cpSync(join(fixtures, 'handlers', 'sklearn-defaults', 'code'), join(modelDir, 'code'), { recursive: true });
   return {
-    name: 'Python container, scikit-learn Ridge', image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3', modelDir,
+    key: 'python', name: 'Python container, scikit-learn Ridge', image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3', modelDir,
     command: 'python3', args: [join(ROOT, 'python', 'berth-python.py'), '--framework', 'sklearn', 'serve'],
   };
 }
 
+interface Result {
+  readonly container: Case;
+  /** CreateEndpoint → InService, ms, one per run. */
+  readonly berth: number[];
+  /** Spawn → first /ping 200, ms, one per run. */
+  readonly floor: number[];
+}
+
 /** CreateEndpoint → InService `runs` times, each followed by a direct start of the same process. */
-async function measure(sm: SageMakerClient, dir: string, c: Case, key: string): Promise<{ berth: number[]; floor: number[] }> {
+async function measure(sm: SageMakerClient, dir: string, c: Case): Promise<Result> {
+  const { key } = c;
   const tarball = join(dir, `${key}.tar.gz`);
   execFileSync('tar', ['-czf', tarball, '-C', c.modelDir, '.']);
   await sm.send(new CreateModelCommand({ ModelName: key, PrimaryContainer: { Image: c.image, ModelDataUrl: `file://${tarball}` } }));
@@ -91,28 +102,27 @@ async function measure(sm: SageMakerClient, dir: string, c: Case, key: string): 
     await waitUntilEndpointDeleted({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: name });
     floor.push(await direct(c));
   }
-  return { berth, floor };
+  return { container: c, berth, floor };
 }
 
 async function main(): Promise<void> {
   const dir = tempDir();
-  const cases: [string, Case][] = [['onnx', onnxCase(dir)], ['python', pythonCase(dir)]];
+  const [onnx, python] = [onnxCase(dir), pythonCase(dir)];
   const { url } = await startBerth(join(dir, 'data'));
   const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  const results: [Case, { berth: number[]; floor: number[] }][] = [];
-  for (const [key, c] of cases) results.push([c, await measure(sm, dir, c, key)]);
+  const results = [await measure(sm, dir, onnx), await measure(sm, dir, python)];
   sm.destroy();
   console.log(`\nbench/deploy: CreateEndpoint → InService (1 instance), ${runs} runs per container\n`);
-  table(['container', 'measure', 'median ms', 'min ms', 'max ms'], results.flatMap(([c, r]) => [
-    [c.name, 'berth: CreateEndpoint → DescribeEndpoint says InService', median(r.berth), Math.min(...r.berth), Math.max(...r.berth)],
-    [c.name, 'floor: spawn the container → first /ping 200', median(r.floor), Math.min(...r.floor), Math.max(...r.floor)],
+  table(['container', 'measure', 'median ms', 'min ms', 'max ms'], results.flatMap((r) => [
+    [r.container.name, 'berth: CreateEndpoint → DescribeEndpoint says InService', median(r.berth), Math.min(...r.berth), Math.max(...r.berth)],
+    [r.container.name, 'floor: spawn the container → first /ping 200', median(r.floor), Math.min(...r.floor), Math.max(...r.floor)],
   ]));
   console.log('');
-  const onnxMedian = median(results.find(([c]) => c.image === 'berth/onnx')?.[1].berth ?? [NaN]);
+  const onnxMedian = median((results[0] as Result).berth);
   table(['measure', 'value', 'target', 'met'], [
     ['berth/onnx InService median (ms)', onnxMedian, '< 1000', onnxMedian < 1000 ? 'yes' : 'no'],
-    ...results.map(([c, r]): (string | number)[] => [`${c.name}: berth / floor`, median(r.berth) / median(r.floor), '', '']),
-    ...results.map(([c, r]): (string | number)[] => [`${c.name}: berth − floor (ms)`, median(r.berth) - median(r.floor), '', '']),
+    ...results.map((r): (string | number)[] => [`${r.container.name}: berth / floor`, median(r.berth) / median(r.floor), '', '']),
+    ...results.map((r): (string | number)[] => [`${r.container.name}: berth − floor (ms)`, median(r.berth) - median(r.floor), '', '']),
   ]);
 }
 
