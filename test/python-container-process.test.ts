@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -152,6 +152,38 @@ test('multi-model mode: load, list, describe, invoke and unload, with the status
   assert.equal(await c.exited, 0);
 });
 
+test('the image\'s framework is imported once, by the master before it forks the workers; one it cannot import is left to them', async (t) => {
+  const dir = tempDir(t);
+  // The probe handler imports no framework itself: a worker that has scikit-learn before its model_fn
+  // runs got it from the master.
+  const c = await startContainer(t, { SM_MODEL_DIR: modelFolder(dir, 'sklearn', 'probe'), SAGEMAKER_MODEL_SERVER_WORKERS: '2' }, 'sklearn');
+  const agent = new Agent({ connections: 2 });
+  t.after(() => agent.close());
+  const answers = await Promise.all(Array.from({ length: 2 }, async () => {
+    const r = await request(`${c.url}/invocations`, { method: 'POST', body: '{"sleep": 0.1}', headers: { 'content-type': 'application/json' }, dispatcher: agent });
+    return (await r.body.json()) as { pid: number; loaded_by: number; frameworks: string[] };
+  }));
+  assert.equal(new Set(answers.map((a) => a.pid)).size, 2, 'both workers answered');
+  for (const a of answers) assert.deepEqual(a.frameworks, ['sklearn']);
+  assert.doesNotMatch(c.output(), /could not be imported before the workers start/);
+  c.kill('SIGTERM');
+  assert.equal(await c.exited, 0);
+
+  // XGBoost framework mode with an xgboost that fails to import (one on PYTHONPATH that raises): the
+  // master says so in one line and the workers start anyway, since this handler's model_fn does not
+  // need it.
+  const broken = join(dir, 'broken', 'xgboost');
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(join(broken, '__init__.py'), 'raise ImportError("this xgboost is broken on purpose")\n');
+  const x = await startContainer(t, { SM_MODEL_DIR: modelFolder(dir, 'xgb', 'probe'), SAGEMAKER_MODEL_SERVER_WORKERS: '1', PYTHONPATH: join(dir, 'broken') }, 'xgboost');
+  const served = await call(x.url, 'POST', '/invocations', {});
+  assert.equal(served.status, 200);
+  assert.deepEqual((served.json as { frameworks: string[] }).frameworks, []);
+  assert.match(x.output(), /berth\/python: xgboost could not be imported before the workers start \(ImportError: this xgboost is broken on purpose\); each worker imports what its model_fn needs\./);
+  x.kill('SIGTERM');
+  assert.equal(await x.exited, 0);
+});
+
 test('single model: worker processes each run model_fn; timeout, payload limit and a clean SIGTERM', async (t) => {
   const dir = tempDir(t);
   const model = modelFolder(dir, 'probe', 'probe');
@@ -167,12 +199,13 @@ test('single model: worker processes each run model_fn; timeout, payload limit a
   t.after(() => agent.close());
   const answers = await Promise.all(Array.from({ length: 16 }, async () => {
     const r = await request(`${c.url}/invocations`, { method: 'POST', body: '{"sleep": 0.05}', headers: { 'content-type': 'application/json' }, dispatcher: agent });
-    return (await r.body.json()) as { pid: number; loaded_by: number };
+    return (await r.body.json()) as { pid: number; loaded_by: number; frameworks: string[] };
   }));
   const perWorker = new Map<number, number>();
   for (const a of answers) perWorker.set(a.pid, (perWorker.get(a.pid) ?? 0) + 1);
   assert.deepEqual([...perWorker.values()], [8, 8], `answers per worker: ${JSON.stringify([...perWorker])}`);
   for (const a of answers) assert.equal(a.loaded_by, a.pid, 'model_fn ran in the worker that serves');
+  for (const a of answers) assert.deepEqual(a.frameworks, [], 'berth/python\'s generic defaults import no framework before the fork');
 
   const started = Date.now();
   const slow = await call(c.url, 'POST', '/invocations', { sleep: 5 });

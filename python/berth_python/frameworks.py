@@ -38,6 +38,8 @@ class Defaults:
     """The inference toolkit's generic defaults, with a model-type guess for ``predict_fn``."""
 
     name = "generic"
+    #: The framework's own package, imported by the master before it forks the workers (prefork.py).
+    preload = None
 
     def model_fn(self, model_dir):
         for fw in (PYTORCH, SKLEARN, XGBOOST):
@@ -83,6 +85,7 @@ class Defaults:
 
 class SklearnDefaults(Defaults):
     name = "sklearn"
+    preload = "sklearn"
     PATTERNS = ("model.joblib", "model.pkl")
     SUFFIXES = (".joblib", ".pkl", ".pickle")
 
@@ -129,6 +132,7 @@ class XgboostDefaults(Defaults):
     """XGBoost framework mode: DMatrix in, ``Booster.predict(validate_features=False)``."""
 
     name = "xgboost"
+    preload = "xgboost"
 
     def find_model_file(self, model_dir, quiet=False):
         names = [n for n in _files(model_dir) if os.path.isfile(os.path.join(model_dir, n))]
@@ -210,6 +214,7 @@ class PytorchDefaults(Defaults):
     """The PyTorch inference toolkit's defaults: TorchScript ``model.pt``, tensors in and out."""
 
     name = "pytorch"
+    preload = "torch"
 
     def find_model_file(self, model_dir, quiet=False):
         names = _files(model_dir)

@@ -1,7 +1,7 @@
 """Single-model serving: a master process and SAGEMAKER_MODEL_SERVER_WORKERS worker processes.
 
-The master imports the handler module (so a broken module fails once, before any fork), listens on
-the port and forks the workers. Each worker runs ``model_fn`` — as gunicorn's workers do in
+The master imports the handler module (so a broken module fails once, before any fork) and the
+image's framework (``_preload``), listens on the port and forks the workers. Each worker runs ``model_fn`` — as gunicorn's workers do in
 SageMaker's scikit-learn and XGBoost images — and reports to the master over a socketpair. Until
 every worker has a model, the master answers ``/ping`` (and anything else) with 503. Then the master
 stops answering and only accepts: it hands each new connection (its file descriptor, over the
@@ -24,6 +24,7 @@ Timeouts: a hook running past SAGEMAKER_MODEL_SERVER_TIMEOUT is interrupted with
 request answered 504. A worker stuck in native code where SIGALRM cannot reach it is killed by the
 master's watchdog 10 s later (gunicorn's behaviour for a silent worker) and replaced.
 """
+import importlib
 import mmap
 import os
 import signal
@@ -86,11 +87,31 @@ class Master:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select; deaths are seen on the channels
+        self._preload()
         for i in range(self.opts.workers):
             self._spawn(i)
         self.server.serve_forever()
         self._reap_all()
         return self.exit_code
+
+    def _preload(self):
+        """Imports the image's framework (scikit-learn, XGBoost, PyTorch) once, before the fork.
+
+        Importing it is most of a worker's start (scikit-learn 1.2-1.7 s, PyTorch 2.5 s on the development
+        machine), and each worker did it again, in parallel on cores they shared. Forked after the
+        import, the workers have it already and share its memory with the master until they write to
+        it. The handler module is imported here already, so this adds no new kind of code to the
+        master. If the import fails, the workers import what model_fn needs themselves, and report
+        that failure in full if it is theirs too.
+        """
+        name = self.opts.defaults.preload
+        if not name:
+            return
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - the workers see the same error, with its traceback, if it matters
+            log("%s could not be imported before the workers start (%s: %s); each worker imports what its model_fn needs." % (
+                name, type(e).__name__, e))
 
     # -- the master's own answers while workers load ------------------------------------------
     def _loading_app(self, req):
