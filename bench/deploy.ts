@@ -6,6 +6,8 @@
 //   - berth's Python container with the scikit-learn model of bench/python (SageMaker's scikit-learn
 //     image, code/inference.py with model_fn only): a container whose start is dominated by its own
 //     imports, so what berth adds is its overhead alone (how soon it sees the first healthy /ping).
+//     Its floor is measured twice: as it starts (the master imports scikit-learn before forking the
+//     workers) and with BERTH_PRELOAD_FRAMEWORK=false (each worker imports it), what that import saves.
 //
 // Usage: npm run bench:deploy [-- --runs 9]
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,13 +34,15 @@ interface Case {
   readonly modelDir: string;
   readonly command: string;
   readonly args: readonly string[];
+  /** A second floor: the same process started with this environment added, what it costs or saves. */
+  readonly variant?: { readonly label: string; readonly env: Readonly<Record<string, string>> } | undefined;
 }
 
 /** The floor: spawn the container's process with the contract's environment, poll /ping until 200. */
-async function direct(c: Case): Promise<number> {
+async function direct(c: Case, env: Readonly<Record<string, string>> = {}): Promise<number> {
   const port = await freePort();
   const start = performance.now();
-  const child = spawn(c.command, c.args, { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SM_MODEL_DIR: c.modelDir }, stdio: 'ignore', detached: true });
+  const child = spawn(c.command, c.args, { env: { ...process.env, ...env, SAGEMAKER_BIND_TO_PORT: String(port), SM_MODEL_DIR: c.modelDir }, stdio: 'ignore', detached: true });
   try {
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.status === 200, () => false);
@@ -67,6 +71,7 @@ function pythonCase(dir: string): Case {
   return {
     key: 'python', name: 'Python container, scikit-learn Ridge', image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3', modelDir,
     command: 'python3', args: [join(ROOT, 'python', 'berth-python.py'), '--framework', 'sklearn', 'serve'],
+    variant: { label: 'BERTH_PRELOAD_FRAMEWORK=false', env: { BERTH_PRELOAD_FRAMEWORK: 'false' } },
   };
 }
 
@@ -76,6 +81,8 @@ interface Result {
   readonly berth: number[];
   /** Spawn → first /ping 200, ms, one per run. */
   readonly floor: number[];
+  /** The same with the case's variant environment, when it has one. */
+  readonly variantFloor: number[];
 }
 
 /** CreateEndpoint → InService `runs` times, each followed by a direct start of the same process. */
@@ -87,6 +94,7 @@ async function measure(sm: SageMakerClient, dir: string, c: Case): Promise<Resul
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: key, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: key, InstanceType: 'ml.c5.large', InitialInstanceCount: 1 }] }));
   const berth: number[] = [];
   const floor: number[] = [];
+  const variantFloor: number[] = [];
   for (let i = 0; i < runs; i++) {
     const name = `${key}-${i}`;
     const start = performance.now();
@@ -101,8 +109,9 @@ async function measure(sm: SageMakerClient, dir: string, c: Case): Promise<Resul
     await sm.send(new DeleteEndpointCommand({ EndpointName: name }));
     await waitUntilEndpointDeleted({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: name });
     floor.push(await direct(c));
+    if (c.variant) variantFloor.push(await direct(c, c.variant.env));
   }
-  return { container: c, berth, floor };
+  return { container: c, berth, floor, variantFloor };
 }
 
 async function main(): Promise<void> {
@@ -116,6 +125,7 @@ async function main(): Promise<void> {
   table(['container', 'measure', 'median ms', 'min ms', 'max ms'], results.flatMap((r) => [
     [r.container.name, 'berth: CreateEndpoint → DescribeEndpoint says InService', median(r.berth), Math.min(...r.berth), Math.max(...r.berth)],
     [r.container.name, 'floor: spawn the container → first /ping 200', median(r.floor), Math.min(...r.floor), Math.max(...r.floor)],
+    ...(r.container.variant ? [[r.container.name, `floor, ${r.container.variant.label}`, median(r.variantFloor), Math.min(...r.variantFloor), Math.max(...r.variantFloor)]] : []),
   ]));
   console.log('');
   const onnxMedian = median((results[0] as Result).berth);
@@ -123,6 +133,7 @@ async function main(): Promise<void> {
     ['berth/onnx InService median (ms)', onnxMedian, '< 1000', onnxMedian < 1000 ? 'yes' : 'no'],
     ...results.map((r): (string | number)[] => [`${r.container.name}: berth / floor`, median(r.berth) / median(r.floor), '', '']),
     ...results.map((r): (string | number)[] => [`${r.container.name}: berth − floor (ms)`, median(r.berth) - median(r.floor), '', '']),
+    ...results.flatMap((r): (string | number)[][] => (r.container.variant ? [[`${r.container.name}: floor / floor with ${r.container.variant.label}`, median(r.floor) / median(r.variantFloor), '', '']] : [])),
   ]);
 }
 

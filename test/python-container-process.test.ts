@@ -169,6 +169,22 @@ test('the image\'s framework is imported once, by the master before it forks the
   c.kill('SIGTERM');
   assert.equal(await c.exited, 0);
 
+  // A value that is neither true nor false stops the container before anything starts, saying so.
+  const refused = spawn('python3', [ENTRY, '--framework', 'sklearn', 'serve'], {
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SAGEMAKER_BIND_TO_PORT: '0', SM_MODEL_DIR: modelFolder(dir, 'refused', 'probe'), BERTH_PRELOAD_FRAMEWORK: 'maybe' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  refused.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  assert.equal(await new Promise((res) => refused.once('exit', res)), 1);
+  assert.equal(stderr.trim(), 'berth/python: BERTH_PRELOAD_FRAMEWORK=maybe must be true or false.');
+
+  // BERTH_PRELOAD_FRAMEWORK=false: each worker imports what its model_fn needs (here, nothing).
+  const off = await startContainer(t, { SM_MODEL_DIR: modelFolder(dir, 'off', 'probe'), SAGEMAKER_MODEL_SERVER_WORKERS: '1', BERTH_PRELOAD_FRAMEWORK: 'false' }, 'sklearn');
+  assert.deepEqual(((await call(off.url, 'POST', '/invocations', {})).json as { frameworks: string[] }).frameworks, []);
+  off.kill('SIGTERM');
+  assert.equal(await off.exited, 0);
+
   // XGBoost framework mode with an xgboost that fails to import (one on PYTHONPATH that raises): the
   // master says so in one line and the workers start anyway, since this handler's model_fn does not
   // need it.

@@ -32,6 +32,8 @@ class Options:
         self.model_dir = env.get("SM_MODEL_DIR") or os.path.join(base or "/opt/ml", "model")
         self.work_dir = os.path.join(base or os.getcwd(), ".berth-python")
         self.multi_model = (env.get("SAGEMAKER_MULTI_MODEL") or "").lower() == "true"
+        #: import the image's framework in the master before the fork (prefork.py); berth's own switch
+        self.preload = _flag(env, "BERTH_PRELOAD_FRAMEWORK", True)
 
 
 def _cpus():
@@ -39,6 +41,15 @@ def _cpus():
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def _flag(env, name, default):
+    raw = (env.get(name) or "").lower()
+    if raw == "":
+        return default
+    if raw not in ("true", "false"):
+        raise StartupError("%s=%s must be true or false." % (name, env.get(name)))
+    return raw == "true"
 
 
 def _number(env, name, default):

@@ -102,10 +102,10 @@ class Master:
         import, the workers have it already and share its memory with the master until they write to
         it. The handler module is imported here already, so this adds no new kind of code to the
         master. If the import fails, the workers import what model_fn needs themselves, and report
-        that failure in full if it is theirs too.
+        that failure in full if it is theirs too. BERTH_PRELOAD_FRAMEWORK=false turns it off.
         """
         name = self.opts.defaults.preload
-        if not name:
+        if not name or not self.opts.preload:
             return
         try:
             importlib.import_module(name)
