@@ -1,16 +1,17 @@
 """Single-model serving: a master process and SAGEMAKER_MODEL_SERVER_WORKERS worker processes.
 
 The master imports the handler module (so a broken module fails once, before any fork) and the
-image's framework (``_preload``), listens on the port and forks the workers. Each worker runs ``model_fn`` — as gunicorn's workers do in
-SageMaker's scikit-learn and XGBoost images — and reports to the master over a socketpair. Until
-every worker has a model, the master answers ``/ping`` (and anything else) with 503. Then the master
-stops answering and only accepts: it hands each new connection (its file descriptor, over the
-worker's socketpair) to the serving worker with the fewest open connections, as Node's cluster
-module does. berth's gateway keeps a few long-lived keep-alive connections per container, and neither
-alternative spreads those evenly: on one shared socket whichever worker wakes first takes a whole
-burst, and SO_REUSEPORT hashes them (bench/python saw 12 of 16 on one worker, 5 on the other, and a
-p99 latency several times the container's alone). A worker that is still loading (a replacement) is
-given nothing; with none serving, new connections wait in the listen backlog.
+image's framework (``_preload``), listens on the port and forks the workers. Each worker runs
+``model_fn`` — as gunicorn's workers do in SageMaker's scikit-learn and XGBoost images — and reports
+to the master over a socketpair. Until every worker has a model, the master answers ``/ping`` (and
+anything else) with 503. Then the master stops answering and only accepts: it hands each new
+connection (its file descriptor, over the worker's socketpair) to the serving worker with the fewest
+open connections, as Node's cluster module does. berth's gateway keeps a few long-lived keep-alive
+connections per container, and neither alternative spreads those evenly: on one shared socket
+whichever worker wakes first takes a whole burst, and SO_REUSEPORT hashes them (bench/python saw 12
+of 16 on one worker, 5 on the other, and a p99 latency several times the container's alone). A
+worker that is still loading (a replacement) is given nothing; with none serving, new connections
+wait in the listen backlog.
 
 Worker lifecycle, as the master sees it:
 - ``loading``: forked, running ``model_fn``.
@@ -97,8 +98,8 @@ class Master:
     def _preload(self):
         """Imports the image's framework (scikit-learn, XGBoost, PyTorch) once, before the fork.
 
-        Importing it is most of a worker's start (scikit-learn 1.2-1.7 s, PyTorch 2.5 s on the development
-        machine), and each worker did it again, in parallel on cores they shared. Forked after the
+        Importing it is most of a worker's start (scikit-learn 1.2-1.7 s, PyTorch 2.5 s on the
+        development machine), and each worker did it again, in parallel on cores they shared. Forked after the
         import, the workers have it already and share its memory with the master until they write to
         it. The handler module is imported here already, so this adds no new kind of code to the
         master. If the import fails, the workers import what model_fn needs themselves, and report
@@ -110,8 +111,8 @@ class Master:
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - the workers see the same error, with its traceback, if it matters
-            log("%s could not be imported before the workers start (%s: %s); each worker imports what its model_fn needs." % (
-                name, type(e).__name__, e))
+            log("%s could not be imported before the workers start (%s: %s); each worker imports what its "
+                "model_fn needs." % (name, type(e).__name__, e))
 
     # -- the master's own answers while workers load ------------------------------------------
     def _loading_app(self, req):
