@@ -94,6 +94,12 @@ test('multi-model mode: load, list, describe, invoke and unload, with the status
   const c = await startContainer(t, { SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_BASE_DIR: dir });
 
   assert.deepEqual((await call(c.url, 'GET', '/models')).json, { models: [] });
+  // The image's framework is imported as the container starts, under the loads' lock: the probe's
+  // model_fn, which imports none itself, finds scikit-learn there already.
+  const probe = modelFolder(dir, 'probe', 'probe');
+  assert.equal((await call(c.url, 'POST', '/models', { model_name: 'probe', url: probe })).status, 200);
+  assert.deepEqual(((await call(c.url, 'POST', '/models/probe/invoke', {})).json as { frameworks: string[] }).frameworks, ['sklearn']);
+  assert.equal((await call(c.url, 'DELETE', '/models/probe')).status, 200);
   assert.deepEqual(await call(c.url, 'POST', '/models', { model_name: 'iris', url: iris }), { status: 200, json: { status: 'Model "iris" registered' }, text: '{"status": "Model \\"iris\\" registered"}' });
   const again = await call(c.url, 'POST', '/models', { model_name: 'iris', url: iris });
   assert.equal(again.status, 409);

@@ -9,6 +9,7 @@ NotImplementedError); berth loads the usual files instead, so a model whose arti
 ``model.joblib`` serves without any code. Everything else follows the AWS containers, except that
 a single CSV row is a 2-D array of one row (see codecs.py).
 """
+import importlib
 import os
 import pickle
 
@@ -29,6 +30,19 @@ def _files(model_dir):
         return []
 
 
+def import_framework(defaults):
+    """Imports ``defaults.preload`` (the image's framework package) ahead of any model_fn.
+
+    Returns the exception when it fails, for the caller to report: what needs the framework then
+    imports it itself and reports that failure in full, with its traceback, if it is its own.
+    """
+    try:
+        importlib.import_module(defaults.preload)
+    except Exception as e:  # noqa: BLE001 - reported by the caller, raised again where it matters
+        return e
+    return None
+
+
 def _listing(model_dir):
     names = _files(model_dir)
     return ", ".join(names) if names else "nothing"
@@ -38,7 +52,8 @@ class Defaults:
     """The inference toolkit's generic defaults, with a model-type guess for ``predict_fn``."""
 
     name = "generic"
-    #: The framework's own package, imported by the master before it forks the workers (prefork.py).
+    #: The framework's own package, imported ahead of any model_fn: by the master before it forks the
+    #: workers (prefork.py), by a thread as the multi-model server starts (mme.py).
     preload = None
 
     def model_fn(self, model_dir):

@@ -25,7 +25,6 @@ Timeouts: a hook running past SAGEMAKER_MODEL_SERVER_TIMEOUT is interrupted with
 request answered 504. A worker stuck in native code where SIGALRM cannot reach it is killed by the
 master's watchdog 10 s later (gunicorn's behaviour for a silent worker) and replaced.
 """
-import importlib
 import mmap
 import os
 import signal
@@ -36,7 +35,7 @@ import time
 
 from . import http
 from .errors import HandlerTimeout
-from .frameworks import StartupError
+from .frameworks import StartupError, import_framework
 from .handlers import user_traceback
 
 WATCHDOG_GRACE_S = 10.0
@@ -99,20 +98,19 @@ class Master:
         """Imports the image's framework (scikit-learn, XGBoost, PyTorch) once, before the fork.
 
         Importing it is most of a worker's start (scikit-learn 1.2-1.7 s, PyTorch 2.5 s on the
-        development machine), and each worker did it again, in parallel on cores they shared. Forked after the
-        import, the workers have it already and share its memory with the master until they write to
-        it. The handler module is imported here already, so this adds no new kind of code to the
-        master. If the import fails, the workers import what model_fn needs themselves, and report
-        that failure in full if it is theirs too. BERTH_PRELOAD_FRAMEWORK=false turns it off.
+        development machine), and each worker did it again, in parallel on cores they shared. Forked
+        after the import, the workers have it already and share its memory with the master until
+        they write to it. The handler module is imported here already, so this adds no new kind of
+        code to the master. If the import fails, the workers import what model_fn needs themselves,
+        and report that failure in full if it is theirs too. BERTH_PRELOAD_FRAMEWORK=false turns it
+        off.
         """
-        name = self.opts.defaults.preload
-        if not name or not self.opts.preload:
+        if not self.opts.defaults.preload or not self.opts.preload:
             return
-        try:
-            importlib.import_module(name)
-        except Exception as e:  # noqa: BLE001 - the workers see the same error, with its traceback, if it matters
+        e = import_framework(self.opts.defaults)
+        if e is not None:
             log("%s could not be imported before the workers start (%s: %s); each worker imports what its "
-                "model_fn needs." % (name, type(e).__name__, e))
+                "model_fn needs." % (self.opts.defaults.preload, type(e).__name__, e))
 
     # -- the master's own answers while workers load ------------------------------------------
     def _loading_app(self, req):
