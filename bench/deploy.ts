@@ -8,6 +8,7 @@
 //     imports, so what berth adds is its overhead alone (how soon it sees the first healthy /ping).
 //     Its floor is measured twice: as it starts (the master imports scikit-learn before forking the
 //     workers) and with BERTH_PRELOAD_FRAMEWORK=false (each worker imports it), what that import saves.
+//     Last, the same container in multi-model mode, started directly, both ways: its first model load.
 //
 // Usage: npm run bench:deploy [-- --runs 9]
 import { execFileSync, spawn } from 'node:child_process';
@@ -19,7 +20,7 @@ import {
   CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, SageMakerClient,
   waitUntilEndpointDeleted,
 } from '@aws-sdk/client-sagemaker';
-import { ensurePythonModules, freePort, median, ROOT, startBerth, table, tempDir } from './lib.js';
+import { ensurePythonModules, freePort, median, ROOT, startBerth, table, tempDir, waitForHttp } from './lib.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' } } });
 const runs = Number(values.runs);
@@ -114,6 +115,29 @@ async function measure(sm: SageMakerClient, dir: string, c: Case): Promise<Resul
   return { container: c, berth, floor, variantFloor };
 }
 
+/**
+ * The Python container in multi-model mode, started directly: the time of its first model load
+ * (POST /models) 2 s after /ping first answered, by when the framework imported as it starts
+ * (unless `env` turns that off) is in place.
+ */
+async function firstMultiModelLoad(c: Case, env: Readonly<Record<string, string>>): Promise<number> {
+  const port = await freePort();
+  const child = spawn(c.command, c.args, {
+    env: { ...process.env, ...env, SAGEMAKER_BIND_TO_PORT: String(port), SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_BASE_DIR: tempDir() },
+    stdio: 'ignore', detached: true,
+  });
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/ping`);
+    await sleep(2000);
+    const start = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/models`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model_name: 'm', url: c.modelDir }) });
+    if (res.status !== 200) throw new Error(`POST /models answered ${res.status}: ${await res.text()}`);
+    return performance.now() - start;
+  } finally {
+    process.kill(-(child.pid as number), 'SIGKILL');
+  }
+}
+
 async function main(): Promise<void> {
   const dir = tempDir();
   const [onnx, python] = [onnxCase(dir), pythonCase(dir)];
@@ -134,6 +158,20 @@ async function main(): Promise<void> {
     ...results.map((r): (string | number)[] => [`${r.container.name}: berth / floor`, median(r.berth) / median(r.floor), '', '']),
     ...results.map((r): (string | number)[] => [`${r.container.name}: berth − floor (ms)`, median(r.berth) - median(r.floor), '', '']),
     ...results.flatMap((r): (string | number)[][] => (r.container.variant ? [[`${r.container.name}: floor / floor with ${r.container.variant.label}`, median(r.floor) / median(r.variantFloor), '', '']] : [])),
+  ]);
+
+  // Multi-model mode: what the framework imported as the container starts saves the first load.
+  const on: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < Math.min(runs, 5); i++) {
+    on.push(await firstMultiModelLoad(python, {}));
+    off.push(await firstMultiModelLoad(python, { BERTH_PRELOAD_FRAMEWORK: 'false' }));
+  }
+  console.log(`\n${python.name} in multi-model mode, started directly: its first POST /models, 2 s after /ping first answered, ${on.length} runs each\n`);
+  table(['measure', 'median ms', 'min ms', 'max ms'], [
+    ['first load', median(on), Math.min(...on), Math.max(...on)],
+    ['first load, BERTH_PRELOAD_FRAMEWORK=false', median(off), Math.min(...off), Math.max(...off)],
+    ['ratio', median(on) / median(off), '', ''],
   ]);
 }
 
