@@ -30,14 +30,14 @@ def _files(model_dir):
         return []
 
 
-def import_framework(defaults):
-    """Imports ``defaults.preload`` (the image's framework package) ahead of any model_fn.
+def import_framework(name):
+    """Imports the package ``name`` (the image's framework, ``Options.preload``) ahead of any model_fn.
 
     Returns the exception when it fails, for the caller to report: what needs the framework then
     imports it itself and reports that failure in full, with its traceback, if it is its own.
     """
     try:
-        importlib.import_module(defaults.preload)
+        importlib.import_module(name)
     except Exception as e:  # noqa: BLE001 - reported by the caller, raised again where it matters
         return e
     return None

@@ -32,8 +32,9 @@ class Options:
         self.model_dir = env.get("SM_MODEL_DIR") or os.path.join(base or "/opt/ml", "model")
         self.work_dir = os.path.join(base or os.getcwd(), ".berth-python")
         self.multi_model = (env.get("SAGEMAKER_MULTI_MODEL") or "").lower() == "true"
-        #: import the image's framework in the master before the fork (prefork.py); berth's own switch
-        self.preload = _flag(env, "BERTH_PRELOAD_FRAMEWORK", True)
+        #: The framework package to import ahead of any model_fn (prefork.py before the fork, mme.py
+        #: as it starts), or None: the image has none, or BERTH_PRELOAD_FRAMEWORK=false.
+        self.preload = self.defaults.preload if _flag(env, "BERTH_PRELOAD_FRAMEWORK", True) else None
 
 
 def _cpus():

@@ -74,7 +74,7 @@ class MultiModelServer:
 
         signal.signal(signal.SIGALRM, on_alarm)
         print("berth/python: multi-model mode, serving on port %d." % self.opts.port, file=sys.stderr, flush=True)
-        if self.opts.defaults.preload and self.opts.preload:
+        if self.opts.preload:
             # The image's framework, imported while /ping already answers: the first model to load
             # then does not wait for it (scikit-learn 1.2-1.7 s, PyTorch 2.5 s). A load that comes
             # sooner waits for the rest of it.
@@ -86,10 +86,10 @@ class MultiModelServer:
         # Under the loads' lock: a load puts its model's code/ first on sys.path, where a module of the
         # user's could stand in for one the framework imports.
         with self.load_lock:
-            e = import_framework(self.opts.defaults)
+            e = import_framework(self.opts.preload)
         if e is not None:
             print("berth/python: %s could not be imported ahead of the first model (%s: %s); each model's model_fn "
-                  "imports what it needs." % (self.opts.defaults.preload, type(e).__name__, e), file=sys.stderr, flush=True)
+                  "imports what it needs." % (self.opts.preload, type(e).__name__, e), file=sys.stderr, flush=True)
 
     def app(self, req):
         path = req.path

@@ -80,6 +80,7 @@ class Master:
         self.next_index = 0
 
     def run(self):
+        self._preload()
         self.listener = http.bind(self.opts.port)
         self.port = self.listener.getsockname()[1]
         self.server = http.Server(self.listener, self._loading_app, self.opts.max_body, max_body_setting=self.opts.max_body_setting, force_close=True, tick=self._tick)
@@ -87,7 +88,6 @@ class Master:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select; deaths are seen on the channels
-        self._preload()
         for i in range(self.opts.workers):
             self._spawn(i)
         self.server.serve_forever()
@@ -97,20 +97,21 @@ class Master:
     def _preload(self):
         """Imports the image's framework (scikit-learn, XGBoost, PyTorch) once, before the fork.
 
-        Importing it is most of a worker's start (scikit-learn 1.2-1.7 s, PyTorch 2.5 s on the
-        development machine), and each worker did it again, in parallel on cores they shared. Forked
-        after the import, the workers have it already and share its memory with the master until
-        they write to it. The handler module is imported here already, so this adds no new kind of
-        code to the master. If the import fails, the workers import what model_fn needs themselves,
-        and report that failure in full if it is theirs too. BERTH_PRELOAD_FRAMEWORK=false turns it
-        off.
+        Before the port is bound, so a ping meanwhile is refused rather than left waiting. Importing
+        it is most of a worker's start (scikit-learn 1.2-1.7 s, PyTorch 2.5 s on the development
+        machine), and each worker did it again, in parallel on cores they shared. Forked after the
+        import, the workers have it already and share its memory with the master until they write to
+        it. The handler module is imported here already, so this adds no new kind of code to the
+        master. If the import fails, the workers import what model_fn needs themselves, and report
+        that failure in full if it is theirs too. BERTH_PRELOAD_FRAMEWORK=false turns it off.
         """
-        if not self.opts.defaults.preload or not self.opts.preload:
+        name = self.opts.preload
+        if name is None:
             return
-        e = import_framework(self.opts.defaults)
+        e = import_framework(name)
         if e is not None:
             log("%s could not be imported before the workers start (%s: %s); each worker imports what its "
-                "model_fn needs." % (self.opts.defaults.preload, type(e).__name__, e))
+                "model_fn needs." % (name, type(e).__name__, e))
 
     # -- the master's own answers while workers load ------------------------------------------
     def _loading_app(self, req):
