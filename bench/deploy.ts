@@ -8,11 +8,13 @@
 //     imports, so what berth adds is its overhead alone (how soon it sees the first healthy /ping).
 //     Its floor is measured twice: as it starts (the master imports scikit-learn before forking the
 //     workers) and with BERTH_PRELOAD_FRAMEWORK=false (each worker imports it), what that import saves.
-//     Last, the same container in multi-model mode, started directly, both ways: its first model load.
+//     Then the same container in multi-model mode, started directly, both ways: its first model load.
+//     Last, the container alone at 2 and 4 workers, scikit-learn and PyTorch, both ways: its start and
+//     its workers' private memory just after.
 //
 // Usage: npm run bench:deploy [-- --runs 9]
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,15 +43,28 @@ interface Case {
 
 /** The floor: spawn the container's process with the contract's environment, poll /ping until 200. */
 async function direct(c: Case, env: Readonly<Record<string, string>> = {}): Promise<number> {
+  return (await startAlone(c, env)).ms;
+}
+
+/**
+ * Starts the container's process directly and times it to its first /ping 200; then reads the
+ * private memory (smaps_rollup) of each of its child processes, the Python container's workers.
+ */
+async function startAlone(c: Case, env: Readonly<Record<string, string>>): Promise<{ ms: number; privateMbPerWorker: number }> {
   const port = await freePort();
   const start = performance.now();
   const child = spawn(c.command, c.args, { env: { ...process.env, ...env, SAGEMAKER_BIND_TO_PORT: String(port), SM_MODEL_DIR: c.modelDir }, stdio: 'ignore', detached: true });
   try {
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.status === 200, () => false);
-      if (ok) return performance.now() - start;
+      if (ok) break;
       await sleep(2);
     }
+    const ms = performance.now() - start;
+    const workers = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const privateKb = workers.map((pid) => [...readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)]
+      .reduce((sum, m) => sum + Number(m[1]), 0));
+    return { ms, privateMbPerWorker: privateKb.length ? median(privateKb) / 1024 : NaN };
   } finally {
     process.kill(-(child.pid as number), 'SIGKILL'); // the Python container's workers too
   }
@@ -84,6 +99,17 @@ interface Result {
   readonly floor: number[];
   /** The same with the case's variant environment, when it has one. */
   readonly variantFloor: number[];
+}
+
+function pytorchCase(dir: string): Case {
+  ensurePythonModules(['torch'], ['torch']);
+  const modelDir = join(dir, 'pytorch');
+  mkdirSync(modelDir, { recursive: true });
+  cpSync(join(ROOT, 'test', 'fixtures', 'python', 'models', 'iris-mlp.pt'), join(modelDir, 'model.pt'));
+  return {
+    key: 'pytorch', name: 'Python container, PyTorch TorchScript', image: '763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310', modelDir,
+    command: 'python3', args: [join(ROOT, 'python', 'berth-python.py'), '--framework', 'pytorch', 'serve'],
+  };
 }
 
 /** CreateEndpoint → InService `runs` times, each followed by a direct start of the same process. */
@@ -173,6 +199,25 @@ async function main(): Promise<void> {
     ['first load, BERTH_PRELOAD_FRAMEWORK=false', median(off), Math.min(...off), Math.max(...off)],
     ['ratio', median(on) / median(off), '', ''],
   ]);
+
+  // The container alone, its start and its workers' private memory, with the framework imported by
+  // the master before the fork and without, at 2 and 4 workers.
+  const startRuns = Math.min(runs, 3);
+  const rows: (string | number)[][] = [];
+  for (const c of [python, pytorchCase(dir)]) {
+    for (const workers of ['2', '4']) {
+      const withImport: { ms: number; privateMbPerWorker: number }[] = [];
+      const without: { ms: number; privateMbPerWorker: number }[] = [];
+      for (let i = 0; i < startRuns; i++) {
+        withImport.push(await startAlone(c, { SAGEMAKER_MODEL_SERVER_WORKERS: workers }));
+        without.push(await startAlone(c, { SAGEMAKER_MODEL_SERVER_WORKERS: workers, BERTH_PRELOAD_FRAMEWORK: 'false' }));
+      }
+      const [a, b] = [median(withImport.map((r) => r.ms)), median(without.map((r) => r.ms))];
+      rows.push([c.name, workers, a, b, a / b, median(withImport.map((r) => r.privateMbPerWorker)), median(without.map((r) => r.privateMbPerWorker))]);
+    }
+  }
+  console.log(`\nThe Python container alone: spawn → first /ping 200, the framework imported by the master before the fork or not (BERTH_PRELOAD_FRAMEWORK=false), ${startRuns} runs each (medians)\n`);
+  table(['container', 'workers', 'ms with', 'ms without', 'ratio', 'private MB per worker with', 'without'], rows);
 }
 
 main().then(() => process.exit(0), (err: unknown) => {
