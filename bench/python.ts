@@ -13,7 +13,8 @@
 // the CPU per request of the Node process in front of the container in (a) and (d)–(g), user and
 // kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
-// time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop.
+// time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop, with the
+// requests over 1 and 2 ms per 10,000 (the stalls wrk's p99 at one connection counts).
 // Last, the young-generation collections of the Node process in front of the container in (a), (e)
 // and (f) per 1000 invocations, counted from what --trace-gc prints (one short line per collection;
 // those three run with it).
@@ -120,6 +121,9 @@ interface BlockingResult {
   readonly p999Ms: number;
   /** The p99 of the requests after the run's first 0.5 s (see blocking-client.c). */
   readonly p99SettledMs: number;
+  /** Requests over 1 ms and over 2 ms, per 10,000: how many stalls, and whether a tick's or longer. */
+  readonly over1PerTenThousand: number;
+  readonly over2PerTenThousand: number;
 }
 
 /** Builds bench/baselines/blocking-client.c; returns the program's path. */
@@ -133,8 +137,13 @@ function buildBlockingClient(): string {
 async function blocking(program: string, url: string, seconds: number): Promise<BlockingResult> {
   const u = new URL(url);
   const { stdout: out } = await promisify(execFile)(program, [u.port, u.pathname, String(seconds), BODY], { encoding: 'utf8' });
-  const field = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(out)?.[1]) / 1000;
-  return { requests: field('n') * 1000, p50Ms: field('p50'), p99Ms: field('p99'), p999Ms: field('p999'), p99SettledMs: field('p99_settled') };
+  const raw = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(out)?.[1]);
+  const ms = (name: string) => raw(name) / 1000;
+  const requests = raw('n');
+  return {
+    requests, p50Ms: ms('p50'), p99Ms: ms('p99'), p999Ms: ms('p999'), p99SettledMs: ms('p99_settled'),
+    over1PerTenThousand: (raw('over1ms') * 10_000) / requests, over2PerTenThousand: (raw('over2ms') * 10_000) / requests,
+  };
 }
 
 async function fastapiBaseline(): Promise<string> {
@@ -260,9 +269,10 @@ async function main(): Promise<void> {
   ]));
 
   console.log(`\nThe same at concurrency 1 from a blocking client (one keep-alive connection, one request at a time), ${rounds} rounds of ${seconds}s (medians)\n`);
-  table(['server', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p99 after the first 0.5 s'], targets.map(([name]) => {
+  table(['server', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p99 after the first 0.5 s', 'over 1 ms per 10,000', 'over 2 ms per 10,000'], targets.map(([name]) => {
     const rs = blockingResults.get(name) as BlockingResult[];
-    return [name, median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms)), median(rs.map((r) => r.p999Ms)), median(rs.map((r) => r.p99SettledMs))];
+    return [name, median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms)), median(rs.map((r) => r.p999Ms)), median(rs.map((r) => r.p99SettledMs)),
+      median(rs.map((r) => r.over1PerTenThousand)), median(rs.map((r) => r.over2PerTenThousand))];
   }));
   const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
   console.log('');

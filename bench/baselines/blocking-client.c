@@ -6,8 +6,12 @@
  *
  * usage: blocking-client <port> <path> <seconds> <body>
  * prints: n=<requests> p50=<µs> p90=<µs> p99=<µs> p999=<µs> max=<µs> p99_settled=<µs>
+ *         over1ms=<requests> over2ms=<requests>
  * where p99_settled is the p99 of the requests sent after the run's first 0.5 s: a server that has
  * been idle may start slower than it goes on (docs/python-speed.md, "What the tail is made of").
+ * over1ms and over2ms count the requests that took longer: at one connection wrk's p99 follows how
+ * many such stalls a run had more than how long a typical request took, and the two counts tell a
+ * stall of a scheduler tick (1-2 ms) from a longer one (docs/python-speed.md).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -106,7 +110,12 @@ int main(int argc, char **argv) {
   memcpy(later, latency + settled, m * sizeof *later);
   qsort(later, m, sizeof *later, by_value);
   qsort(latency, n, sizeof *latency, by_value);
-  printf("n=%zu p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f p99_settled=%.0f\n", n, latency[n / 2], latency[n * 9 / 10],
-         latency[n * 99 / 100], latency[n * 999 / 1000], latency[n - 1], later[m * 99 / 100]);
+  size_t over1 = 0, over2 = 0;
+  for (size_t i = 0; i < n; i++) {
+    over1 += latency[i] > 1000;
+    over2 += latency[i] > 2000;
+  }
+  printf("n=%zu p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f p99_settled=%.0f over1ms=%zu over2ms=%zu\n", n, latency[n / 2],
+         latency[n * 9 / 10], latency[n * 99 / 100], latency[n * 999 / 1000], latency[n - 1], later[m * 99 / 100], over1, over2);
   return 0;
 }
