@@ -8,9 +8,10 @@
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
 //   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
 //   (g) by berth with spinWaitBackoffMs 0 (polling that never gives way: no back-off for a lost CPU),
+//   (h) by a C byte pipe in front of (b), a thread per connection (what any hop costs, in any language),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
-// the CPU per request of the Node process in front of the container in (a) and (d)–(g), user and
+// the CPU per request of the process in front of the container in (a) and (d)–(h), user and
 // kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
 // time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop, with the
@@ -126,12 +127,21 @@ interface BlockingResult {
   readonly over2PerTenThousand: number;
 }
 
-/** Builds bench/baselines/blocking-client.c; returns the program's path. */
-function buildBlockingClient(): string {
+/** Builds bench/baselines/`name`.c; returns the program's path. */
+function buildC(name: string, flags: string[] = []): string {
   requireTool('cc', 'gcc');
-  const program = join(tempDir(), 'blocking-client');
-  execFileSync('cc', ['-O2', '-o', program, join(ROOT, 'bench', 'baselines', 'blocking-client.c')]);
+  const program = join(tempDir(), name);
+  execFileSync('cc', ['-O2', ...flags, '-o', program, join(ROOT, 'bench', 'baselines', `${name}.c`)]);
   return program;
+}
+
+/** (h): the C byte pipe in front of the container at `containerUrl`. */
+async function cPipe(containerUrl: string): Promise<string> {
+  const port = await freePort();
+  const child = track(spawn(buildC('c-byte-pipe', ['-pthread']), [String(port), new URL(containerUrl).port], { stdio: 'ignore', detached: true }));
+  await waitForHttp(`http://127.0.0.1:${port}/ping`);
+  gateways.set(`http://127.0.0.1:${port}/invocations`, child.pid as number);
+  return `http://127.0.0.1:${port}/invocations`;
 }
 
 async function blocking(program: string, url: string, seconds: number): Promise<BlockingResult> {
@@ -167,8 +177,9 @@ async function main(): Promise<void> {
     ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
     ['(f) berth, V8\'s default young generation', await berthEndpoint({ nodeFlags: berthNodeFlags().filter((f) => !f.startsWith('--min-semi-space-size')), traced: true })],
     ['(g) berth, spinWaitBackoffMs 0', await berthEndpoint({ env: { BERTH_SPIN_WAIT_BACKOFF_MS: '0' } })],
+    ['(h) a C byte pipe in front of (b)', await cPipe(alone)],
   ];
-  const program = buildBlockingClient();
+  const program = buildC('blocking-client');
   // Sanity: every server answers the same request the same way before anything is timed.
   const answers = await Promise.all(targets.map(async ([, url]) => (await (await fetch(url, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } })).json()) as number[]));
   for (const a of answers) {
@@ -230,14 +241,21 @@ async function main(): Promise<void> {
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
-    const [a, b, f, d, e, y, g] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c), runs('(g)', c)];
+    const [a, b, f, d, e, y, g, h] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c), runs('(g)', c), runs('(h)', c)];
     const rps = paired(a, f, (r) => r.rps);
     const p50 = paired(a, f, (r) => r.p50Ms);
     const p99 = paired(a, f, (r) => r.p99Ms);
     ratios.push([`req/s at c=${c}: berth / FastAPI`, rps, '≥ 1', rps >= 1 ? 'yes' : 'no']);
     ratios.push([`p50 at c=${c}: berth / FastAPI`, p50, '≤ 1', p50 <= 1 ? 'yes' : 'no']);
     ratios.push([`p99 at c=${c}: berth / FastAPI`, p99, '≤ 1', p99 <= 1 ? 'yes' : 'no']);
+    // The least a Node gateway (e) and any gateway (h) cost, against the same target: where a pipe
+    // itself is behind FastAPI, no gateway in front of this container is level there on that machine.
+    ratios.push([`req/s at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.rps), '', '']);
+    ratios.push([`p50 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p50Ms), '', '']);
     ratios.push([`p99 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p99Ms), '', '']);
+    ratios.push([`req/s at c=${c}: C byte pipe / FastAPI`, paired(h, f, (r) => r.rps), '', '']);
+    ratios.push([`p50 at c=${c}: C byte pipe / FastAPI`, paired(h, f, (r) => r.p50Ms), '', '']);
+    ratios.push([`p99 at c=${c}: C byte pipe / FastAPI`, paired(h, f, (r) => r.p99Ms), '', '']);
     ratios.push([`req/s at c=${c}: berth / bare Node pipe`, paired(a, e, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: container alone / FastAPI`, paired(b, f, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);
@@ -252,7 +270,7 @@ async function main(): Promise<void> {
 
   // What the Node process in front of the container spends per request, user and kernel time apart:
   // berth's gateway against the bare pipe shows what berth's own work costs, and where.
-  console.log(`\nCPU per request of the Node process in front of the container (from /proc; medians; at c=1 berth's includes SpinWait's polling)\n`);
+  console.log(`\nCPU per request of the process in front of the container (from /proc; medians; at c=1 berth's includes SpinWait's polling)\n`);
   const cpuRows: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
     for (const [name] of targets) {
@@ -276,13 +294,16 @@ async function main(): Promise<void> {
   }));
   const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
   console.log('');
-  const [ba, bc, be, bf, bg] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)'), blockingRuns('(g)')];
+  const [ba, bc, be, bf, bg, bh] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)'), blockingRuns('(g)'), blockingRuns('(h)')];
   const p50 = paired(ba, bc, (r) => r.p50Ms);
   const p99 = paired(ba, bc, (r) => r.p99Ms);
   table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
     ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
     ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
+    ['p50: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p50Ms), '', ''],
     ['p99: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99Ms), '', ''],
+    ['p50: C byte pipe / FastAPI', paired(bh, bc, (r) => r.p50Ms), '', ''],
+    ['p99: C byte pipe / FastAPI', paired(bh, bc, (r) => r.p99Ms), '', ''],
     ['p99: berth / berth with V8\'s default young generation', paired(ba, bf, (r) => r.p99Ms), '', ''],
     ['p99: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p99Ms), '', ''],
     ['p50: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p50Ms), '', ''],
