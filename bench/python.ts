@@ -8,7 +8,7 @@
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
 //   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
 //   (g) by berth with spinWaitBackoffMs 0 (polling that never gives way: no back-off for a lost CPU),
-//   (h) by a C byte pipe in front of (b), a thread per connection (what any hop costs, in any language),
+//   (h) by a C byte pipe in front of (b), a thread per connection (about the least a hop costs in any language),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
 // the CPU per request of the process in front of the container in (a) and (d)–(h), user and
@@ -248,8 +248,9 @@ async function main(): Promise<void> {
     ratios.push([`req/s at c=${c}: berth / FastAPI`, rps, '≥ 1', rps >= 1 ? 'yes' : 'no']);
     ratios.push([`p50 at c=${c}: berth / FastAPI`, p50, '≤ 1', p50 <= 1 ? 'yes' : 'no']);
     ratios.push([`p99 at c=${c}: berth / FastAPI`, p99, '≤ 1', p99 <= 1 ? 'yes' : 'no']);
-    // The least a Node gateway (e) and any gateway (h) cost, against the same target: where a pipe
-    // itself is behind FastAPI, no gateway in front of this container is level there on that machine.
+    // About the least a Node gateway (e) and a gateway in any language (h) cost, against the same
+    // target: where a pipe that does nothing is already behind FastAPI, a gateway doing berth's work
+    // in front of this container can hardly be level there on that machine.
     ratios.push([`req/s at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.rps), '', '']);
     ratios.push([`p50 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p50Ms), '', '']);
     ratios.push([`p99 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p99Ms), '', '']);

@@ -1,10 +1,10 @@
 /*
- * Reference (h) of bench/python: the least any hop can cost, whatever its language. Each client
+ * Reference (h) of bench/python: about the least a hop costs, whatever its language. Each client
  * connection gets a thread and its own connection to berth's Python container, and bytes are copied
  * both ways with blocking reads and writes, unparsed: no event loop, no polling, no runtime. (e), the
  * bare Node byte pipe, does the same from Node's event loop. What (h) costs above the container alone
- * is the second process in the request's chain itself: a gateway of any kind, in any language, pays
- * at least this (docs/python-speed.md).
+ * is the second process in the request's chain itself, which a gateway of any kind, in any language,
+ * pays too, unless it spins on a CPU to save the wake-ups (docs/python-speed.md).
  *
  * usage: c-byte-pipe <port> <container port>   (both on 127.0.0.1)
  */
