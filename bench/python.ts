@@ -15,7 +15,10 @@
 // kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
 // concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
 // time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop, with the
-// requests over 1 and 2 ms per 10,000 (the stalls wrk's p99 at one connection counts).
+// requests over 1 and 2 ms per 10,000 (the stalls wrk's p99 at one connection counts); and once more
+// with the blocking client's requests paced at one rate for every server, half FastAPI's throughput
+// at one connection, each timed from when it was due (wrk's correction holds each server to its own
+// throughput, a faster one to a shorter interval; a common rate does not).
 // Last, the young-generation collections of the Node process in front of the container in (a), (e)
 // and (f) per 1000 invocations, counted from what --trace-gc prints (one short line per collection;
 // those three run with it).
@@ -144,9 +147,11 @@ async function cPipe(containerUrl: string): Promise<string> {
   return `http://127.0.0.1:${port}/invocations`;
 }
 
-async function blocking(program: string, url: string, seconds: number): Promise<BlockingResult> {
+/** One run of the blocking client; with `rate`, its requests paced at that many per second (see blocking-client.c). */
+async function blocking(program: string, url: string, seconds: number, rate?: number): Promise<BlockingResult> {
   const u = new URL(url);
-  const { stdout: out } = await promisify(execFile)(program, [u.port, u.pathname, String(seconds), BODY], { encoding: 'utf8' });
+  const args = [u.port, u.pathname, String(seconds), BODY, ...(rate === undefined ? [] : [String(rate)])];
+  const { stdout: out } = await promisify(execFile)(program, args, { encoding: 'utf8' });
   const raw = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(out)?.[1]);
   const ms = (name: string) => raw(name) / 1000;
   const requests = raw('n');
@@ -186,11 +191,18 @@ async function main(): Promise<void> {
     if (Math.abs((a[0] ?? NaN) - (answers[0]?.[0] ?? NaN)) > 1e-6) throw new Error(`the servers disagree on the prediction: ${JSON.stringify(answers)}`);
   }
   for (const [, url] of targets) for (const c of CONCURRENCY) await wrkAsync(url, BODY, c, 2); // warm-up
+  // One offered load for every server at one connection: half what FastAPI sustains there. wrk's
+  // correction for coordinated omission takes its interval from each server's own throughput, so
+  // its p99 at one connection holds a faster server to a shorter interval; at a common rate the
+  // tails compare on equal footing (blocking-client.c).
+  const fastapiUrl = targets.find(([name]) => name.startsWith('(c)'))?.[1] as string;
+  const rate = Math.round((await wrkAsync(fastapiUrl, BODY, 1, 2)).rps / 2);
   // The machine's speed drifts between runs (shared, with CPU steal), so each round runs every
   // server back to back, the order rotating, and berth's ratio to FastAPI is taken within a round.
   const results = new Map<string, LoadResult[]>();
   const gatewayCpu = new Map<string, GatewayCpu[]>();
   const blockingResults = new Map<string, BlockingResult[]>();
+  const pacedResults = new Map<string, BlockingResult[]>();
   /** Young-generation collections per 1000 invocations (and their mean pause) of the traced gateways, by load. */
   const gcRates = new Map<string, { perThousand: number; pauseMs: number }[]>();
   /** Runs `load` against `url`; for a traced gateway, records its collections per 1000 of `requests(result)`. */
@@ -225,6 +237,10 @@ async function main(): Promise<void> {
       const [name, url] = targets[(k + round) % targets.length] as [string, string];
       const result = await counted(`${name}@blocking`, url, () => blocking(program, url, seconds), (r) => r.requests);
       blockingResults.set(name, [...(blockingResults.get(name) ?? []), result]);
+    }
+    for (let k = 0; k < targets.length; k++) {
+      const [name, url] = targets[(k + round) % targets.length] as [string, string];
+      pacedResults.set(name, [...(pacedResults.get(name) ?? []), await blocking(program, url, seconds, rate)]);
     }
   }
   console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)\n`);
@@ -287,12 +303,14 @@ async function main(): Promise<void> {
     [`gateway kernel time per request at c=${c}: berth / bare Node pipe`, paired(cpuRuns('(a)', c), cpuRuns('(e)', c), (r) => r.systemUs)],
   ]));
 
-  console.log(`\nThe same at concurrency 1 from a blocking client (one keep-alive connection, one request at a time), ${rounds} rounds of ${seconds}s (medians)\n`);
-  table(['server', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p99 after the first 0.5 s', 'over 1 ms per 10,000', 'over 2 ms per 10,000'], targets.map(([name]) => {
-    const rs = blockingResults.get(name) as BlockingResult[];
+  /** Every server's medians over the runs of the blocking client in `runs`. */
+  const blockingTable = (runs: Map<string, BlockingResult[]>) => table(['server', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p99 after the first 0.5 s', 'over 1 ms per 10,000', 'over 2 ms per 10,000'], targets.map(([name]) => {
+    const rs = runs.get(name) as BlockingResult[];
     return [name, median(rs.map((r) => r.p50Ms)), median(rs.map((r) => r.p99Ms)), median(rs.map((r) => r.p999Ms)), median(rs.map((r) => r.p99SettledMs)),
       median(rs.map((r) => r.over1PerTenThousand)), median(rs.map((r) => r.over2PerTenThousand))];
   }));
+  console.log(`\nThe same at concurrency 1 from a blocking client (one keep-alive connection, one request at a time), ${rounds} rounds of ${seconds}s (medians)\n`);
+  blockingTable(blockingResults);
   const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
   console.log('');
   const [ba, bc, be, bf, bg, bh] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)'), blockingRuns('(g)'), blockingRuns('(h)')];
@@ -310,6 +328,22 @@ async function main(): Promise<void> {
     ['p50: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p50Ms), '', ''],
     ['p99 after each run\'s first 0.5 s: berth / FastAPI', paired(ba, bc, (r) => r.p99SettledMs), '', ''],
     ['p99 after each run\'s first 0.5 s: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99SettledMs), '', ''],
+  ]);
+
+  console.log(`\nThe blocking client at one offered load for every server, ${rate} requests per second (half FastAPI's throughput at c=1 by wrk), each request timed from when it was due; ${rounds} rounds of ${seconds}s (medians)\n`);
+  blockingTable(pacedResults);
+  const pacedRuns = (n: string) => pacedResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
+  const [qa, qc, qe, qh] = [pacedRuns('(a)'), pacedRuns('(c)'), pacedRuns('(e)'), pacedRuns('(h)')];
+  const pacedP50 = paired(qa, qc, (r) => r.p50Ms);
+  const pacedP99 = paired(qa, qc, (r) => r.p99Ms);
+  console.log('');
+  table([`measure, ${rate} requests per second at c=1 (median of per-round ratios)`, 'value', 'target', 'met'], [
+    ['p50: berth / FastAPI', pacedP50, '≤ 1', pacedP50 <= 1 ? 'yes' : 'no'],
+    ['p99: berth / FastAPI', pacedP99, '≤ 1', pacedP99 <= 1 ? 'yes' : 'no'],
+    ['p50: bare Node pipe / FastAPI', paired(qe, qc, (r) => r.p50Ms), '', ''],
+    ['p99: bare Node pipe / FastAPI', paired(qe, qc, (r) => r.p99Ms), '', ''],
+    ['p50: C byte pipe / FastAPI', paired(qh, qc, (r) => r.p50Ms), '', ''],
+    ['p99: C byte pipe / FastAPI', paired(qh, qc, (r) => r.p99Ms), '', ''],
   ]);
 
   console.log(`\nYoung-generation collections of the Node process in front of the container, per 1000 invocations, and their mean pause (--trace-gc; medians of the runs)\n`);

@@ -4,7 +4,7 @@
  * wrk (the first) drives the connection from an epoll loop; on this kind of machine the two disagree
  * about the tail of a Node hop (see docs/python-speed.md), so bench/python reports both at c=1.
  *
- * usage: blocking-client <port> <path> <seconds> <body>
+ * usage: blocking-client <port> <path> <seconds> <body> [rate]
  * prints: n=<requests> p50=<µs> p90=<µs> p99=<µs> p999=<µs> max=<µs> p99_settled=<µs>
  *         over1ms=<requests> over2ms=<requests>
  * where p99_settled is the p99 of the requests sent after the run's first 0.5 s: a server that has
@@ -12,15 +12,25 @@
  * over1ms and over2ms count the requests that took longer: at one connection wrk's p99 follows how
  * many such stalls a run had more than how long a typical request took, and the two counts tell a
  * stall of a scheduler tick (1-2 ms) from a longer one (docs/python-speed.md).
+ *
+ * With a rate (requests per second), requests are paced instead of sent back to back: request i is
+ * due at i / rate seconds after the start, and the client sleeps until then. A request that could not
+ * be sent when due because the answer before it came late is timed from when it was due, as a
+ * client with a schedule would see it (wrk2's correction for coordinated omission); one sent late
+ * only because this client overslept is timed from when it was sent. Every server then faces the
+ * same offered load, so their tails compare at equal footing: wrk's own correction takes its
+ * interval from each server's throughput, and holds a faster server to a shorter one.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,12 +59,16 @@ static void refuse(const char *message) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s <port> <path> <seconds> <body>\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: %s <port> <path> <seconds> <body> [rate]\n", argv[0]);
     return 2;
   }
   const char *port = argv[1], *path = argv[2], *body = argv[4];
   double seconds = atof(argv[3]);
+  double rate = argc == 6 ? atof(argv[5]) : 0;
+  if (argc == 6 && !(rate > 0)) refuse("the rate must be a positive number of requests per second");
+  /* Wake-ups when due, not up to the default 50 µs later: the lateness would count against no one. */
+  if (rate > 0) prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   char request[8192];
   int length = snprintf(request, sizeof request,
                         "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
@@ -73,8 +87,29 @@ int main(int argc, char **argv) {
   static char answer[1 << 16];
   double begin = now_us(), end = begin + seconds * 1e6;
   size_t settled = 0; /* the first request sent after the first 0.5 s */
+  double answered = begin; /* when the last answer was complete */
   while (n < capacity) {
     double start = now_us();
+    if (rate > 0) {
+      double due = begin + (double)n * 1e6 / rate;
+      if (answered > due) {
+        start = due; /* the server's lateness delayed this request: it counts */
+      } else {
+        if (start < due) {
+          time_t whole = (time_t)(due / 1e6);
+          long nanos = (long)((due - (double)whole * 1e6) * 1e3);
+          struct timespec until = {.tv_sec = whole, .tv_nsec = nanos < 999999999 ? nanos : 999999999};
+          int slept;
+          while ((slept = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL)) == EINTR) {
+          }
+          if (slept != 0) refuse("clock_nanosleep failed");
+          start = now_us();
+        }
+        /* Sent late through no fault of the server (this client overslept, or was preempted): the
+           schedule moves with it, or the requests after it would count the client's lateness. */
+        if (start > due) begin += start - due;
+      }
+    }
     if (start > end) break;
     if (settled == 0 && start - begin >= 5e5) settled = n;
     if (write(fd, request, (size_t)length) != length) fail("write");
@@ -101,7 +136,8 @@ int main(int argc, char **argv) {
       }
       if (got >= head + (size_t)expected) break;
     }
-    latency[n++] = now_us() - start;
+    answered = now_us();
+    latency[n++] = answered - start;
   }
   if (n == 0) refuse("no request completed");
   if (settled == 0) refuse("the run is too short to leave out its first 0.5 s");
