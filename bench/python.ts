@@ -311,18 +311,26 @@ async function main(): Promise<void> {
   }));
   console.log(`\nThe same at concurrency 1 from a blocking client (one keep-alive connection, one request at a time), ${rounds} rounds of ${seconds}s (medians)\n`);
   blockingTable(blockingResults);
-  const blockingRuns = (n: string) => blockingResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
+  /** The runs in `runs` of the server whose name starts with `n`. */
+  const of = (runs: Map<string, BlockingResult[]>, n: string) => runs.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
+  /** berth's p50 and p99 against FastAPI's (the targets), then both pipes', from the runs in `runs`. */
+  const againstFastapi = (runs: Map<string, BlockingResult[]>): (string | number)[][] => {
+    const fastapi = of(runs, '(c)');
+    const p50 = paired(of(runs, '(a)'), fastapi, (r) => r.p50Ms);
+    const p99 = paired(of(runs, '(a)'), fastapi, (r) => r.p99Ms);
+    return [
+      ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
+      ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
+      ...([['(e)', 'bare Node pipe'], ['(h)', 'C byte pipe']] as const).flatMap(([row, label]) => [
+        [`p50: ${label} / FastAPI`, paired(of(runs, row), fastapi, (r) => r.p50Ms), '', ''],
+        [`p99: ${label} / FastAPI`, paired(of(runs, row), fastapi, (r) => r.p99Ms), '', ''],
+      ]),
+    ];
+  };
   console.log('');
-  const [ba, bc, be, bf, bg, bh] = [blockingRuns('(a)'), blockingRuns('(c)'), blockingRuns('(e)'), blockingRuns('(f)'), blockingRuns('(g)'), blockingRuns('(h)')];
-  const p50 = paired(ba, bc, (r) => r.p50Ms);
-  const p99 = paired(ba, bc, (r) => r.p99Ms);
+  const [ba, bc, be, bf, bg] = [of(blockingResults, '(a)'), of(blockingResults, '(c)'), of(blockingResults, '(e)'), of(blockingResults, '(f)'), of(blockingResults, '(g)')];
   table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
-    ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
-    ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
-    ['p50: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p50Ms), '', ''],
-    ['p99: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99Ms), '', ''],
-    ['p50: C byte pipe / FastAPI', paired(bh, bc, (r) => r.p50Ms), '', ''],
-    ['p99: C byte pipe / FastAPI', paired(bh, bc, (r) => r.p99Ms), '', ''],
+    ...againstFastapi(blockingResults),
     ['p99: berth / berth with V8\'s default young generation', paired(ba, bf, (r) => r.p99Ms), '', ''],
     ['p99: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p99Ms), '', ''],
     ['p50: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p50Ms), '', ''],
@@ -332,19 +340,8 @@ async function main(): Promise<void> {
 
   console.log(`\nThe blocking client at one offered load for every server, ${rate} requests per second (half FastAPI's throughput at c=1 by wrk), each request timed from when it was due; ${rounds} rounds of ${seconds}s (medians)\n`);
   blockingTable(pacedResults);
-  const pacedRuns = (n: string) => pacedResults.get(targets.find(([x]) => x.startsWith(n))?.[0] as string) as BlockingResult[];
-  const [qa, qc, qe, qh] = [pacedRuns('(a)'), pacedRuns('(c)'), pacedRuns('(e)'), pacedRuns('(h)')];
-  const pacedP50 = paired(qa, qc, (r) => r.p50Ms);
-  const pacedP99 = paired(qa, qc, (r) => r.p99Ms);
   console.log('');
-  table([`measure, ${rate} requests per second at c=1 (median of per-round ratios)`, 'value', 'target', 'met'], [
-    ['p50: berth / FastAPI', pacedP50, '≤ 1', pacedP50 <= 1 ? 'yes' : 'no'],
-    ['p99: berth / FastAPI', pacedP99, '≤ 1', pacedP99 <= 1 ? 'yes' : 'no'],
-    ['p50: bare Node pipe / FastAPI', paired(qe, qc, (r) => r.p50Ms), '', ''],
-    ['p99: bare Node pipe / FastAPI', paired(qe, qc, (r) => r.p99Ms), '', ''],
-    ['p50: C byte pipe / FastAPI', paired(qh, qc, (r) => r.p50Ms), '', ''],
-    ['p99: C byte pipe / FastAPI', paired(qh, qc, (r) => r.p99Ms), '', ''],
-  ]);
+  table([`measure, ${rate} requests per second at c=1 (median of per-round ratios)`, 'value', 'target', 'met'], againstFastapi(pacedResults));
 
   console.log(`\nYoung-generation collections of the Node process in front of the container, per 1000 invocations, and their mean pause (--trace-gc; medians of the runs)\n`);
   table(['server', 'load', 'collections per 1000', 'mean pause ms'], targets.flatMap(([name]) => ['1', '16', 'blocking'].flatMap((load) => {
