@@ -267,12 +267,11 @@ async function main(): Promise<void> {
     // About the least a Node gateway (e) and a gateway in any language (h) cost, against the same
     // target: where a pipe that does nothing is already behind FastAPI, a gateway doing berth's work
     // in front of this container can hardly be level there on that machine.
-    ratios.push([`req/s at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.rps), '', '']);
-    ratios.push([`p50 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p50Ms), '', '']);
-    ratios.push([`p99 at c=${c}: bare Node pipe / FastAPI`, paired(e, f, (r) => r.p99Ms), '', '']);
-    ratios.push([`req/s at c=${c}: C byte pipe / FastAPI`, paired(h, f, (r) => r.rps), '', '']);
-    ratios.push([`p50 at c=${c}: C byte pipe / FastAPI`, paired(h, f, (r) => r.p50Ms), '', '']);
-    ratios.push([`p99 at c=${c}: C byte pipe / FastAPI`, paired(h, f, (r) => r.p99Ms), '', '']);
+    for (const [pipe, label] of [[e, 'bare Node pipe'], [h, 'C byte pipe']] as const) {
+      ratios.push([`req/s at c=${c}: ${label} / FastAPI`, paired(pipe, f, (r) => r.rps), '', '']);
+      ratios.push([`p50 at c=${c}: ${label} / FastAPI`, paired(pipe, f, (r) => r.p50Ms), '', '']);
+      ratios.push([`p99 at c=${c}: ${label} / FastAPI`, paired(pipe, f, (r) => r.p99Ms), '', '']);
+    }
     ratios.push([`req/s at c=${c}: berth / bare Node pipe`, paired(a, e, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: container alone / FastAPI`, paired(b, f, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);

@@ -17,9 +17,11 @@
  * due at i / rate seconds after the start, and the client sleeps until then. A request that could not
  * be sent when due because the answer before it came late is timed from when it was due, as a
  * client with a schedule would see it (wrk2's correction for coordinated omission); one sent late
- * only because this client overslept is timed from when it was sent. Every server then faces the
- * same offered load, so their tails compare at equal footing: wrk's own correction takes its
- * interval from each server's throughput, and holds a faster server to a shorter one.
+ * only because this client overslept (or was preempted) is timed from when it was sent, and the
+ * schedule moves with it, so that the requests after it do not count the client's lateness either.
+ * Every server then faces the same offered load, so their tails compare on equal footing: wrk's own
+ * correction takes its interval from each server's throughput, and holds a faster server to a
+ * shorter one.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
