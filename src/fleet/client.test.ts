@@ -278,11 +278,18 @@ test('idle connections are closed after idleTimeoutMs, and one the container clo
   assert.equal(theirs, 2, 'the connection the container closed was dropped, not reused');
 });
 
+/** A lone call answered at once: the calls after it, within the SpinWait's micros, are polled for. */
+function warm(spin: SpinWait): void {
+  spin.begin();
+  spin.end();
+}
+
 test('SpinWait polls for a lone call and for the next one after it, stops when its time is up, and not after calls overlap', async () => {
   // Budgets far above the sleeps, so a slow machine cannot make the polling end early; and no
   // stopping for a lost CPU (the next test's), which a loaded machine could cause here.
   const never = { preemptedMs: Infinity };
   const spin = new SpinWait(400_000, never);
+  warm(spin);
   spin.begin();
   assert.equal(spin.polling, true);
   await sleep(5);
@@ -296,12 +303,14 @@ test('SpinWait polls for a lone call and for the next one after it, stops when i
   assert.equal(spin.polling, false, 'stops once no call came for its micros');
 
   const short = new SpinWait(2_000, never);
+  warm(short);
   short.begin();
   await sleep(20);
   assert.equal(short.polling, false, 'stops after its micros even if the call goes on');
   short.end();
 
   const busy = new SpinWait(50_000, never);
+  warm(busy);
   busy.begin();
   busy.begin(); // two calls overlap: the containers are busy
   await turn();
@@ -314,9 +323,32 @@ test('SpinWait polls for a lone call and for the next one after it, stops when i
   busy.end();
 
   const off = new SpinWait(0);
+  warm(off);
   off.begin();
   assert.equal(off.polling, false);
   off.end();
+});
+
+test('SpinWait waits asleep for a call that comes after an idle spell, and polls again once calls follow each other', async () => {
+  const spin = new SpinWait(2_000, { preemptedMs: Infinity });
+  spin.begin();
+  assert.equal(spin.polling, false, 'the first call after start-up is waited for asleep');
+  spin.end();
+  assert.equal(spin.polling, false, 'and so is the call after it');
+  spin.begin(); // within 2 ms of the answer: calls follow each other
+  assert.equal(spin.polling, true, 'a call right after an answer is polled for');
+  spin.end();
+  assert.equal(spin.polling, true, 'and so is the next one');
+  await sleep(30);
+  assert.equal(spin.polling, false, 'no call for 2 ms: polling stopped');
+  spin.begin(); // 30 ms after the last answer: an idle spell
+  await turn();
+  assert.equal(spin.polling, false, 'a call after the idle spell is waited for asleep');
+  spin.end();
+  spin.begin();
+  assert.equal(spin.polling, true, 'until calls follow each other again');
+  spin.end();
+  await sleep(30);
 });
 
 /** Blocks the event loop for `ms`: on the CPU (`busy`), as a long callback or a collection does, or off it (`asleep`), as when the process loses the CPU. */
@@ -334,6 +366,7 @@ function hold(ms: number, how: 'busy' | 'asleep'): void {
 test('SpinWait stops polling for a while once the process lost the CPU mid-wait, not when a callback kept it busy', async () => {
   const spin = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 300 });
   // Off the CPU for 10 ms between two turns: the scheduler took the CPU away, as far as SpinWait can tell.
+  warm(spin);
   spin.begin();
   await turn(); // the wait's first turn has read the CPU time
   hold(10, 'asleep');
@@ -346,6 +379,7 @@ test('SpinWait stops polling for a while once the process lost the CPU mid-wait,
   assert.equal(spin.polling, false, 'and does not start again while the machine counts as contended');
   spin.end();
   await sleep(350);
+  warm(spin); // a slow machine may have slept past micros: calls following each other again
   spin.begin();
   assert.equal(spin.polling, true, 'polling again once contendedMs has passed');
   spin.end();
@@ -356,6 +390,7 @@ test('SpinWait stops polling for a while once the process lost the CPU mid-wait,
   let kept = false;
   for (let attempt = 0; attempt < 5 && !kept; attempt++) {
     await sleep(350);
+    warm(spin);
     spin.begin();
     await turn();
     hold(10, 'busy');
@@ -369,6 +404,7 @@ test('SpinWait stops polling for a while once the process lost the CPU mid-wait,
 
   // contendedMs 0 (spinWaitBackoffMs 0): losing the CPU never stops the polling.
   const stubborn = new SpinWait(400_000, { preemptedMs: 3, contendedMs: 0 });
+  warm(stubborn);
   stubborn.begin();
   await turn();
   hold(10, 'asleep');
@@ -390,10 +426,15 @@ test('a call made with poll: false (a health check) sets no SpinWait polling', a
   answers[0]?.();
   assert.equal((await ping).body.toString(), 'ok');
   assert.equal(spin.polling, false, 'nor after it');
-  const call = c.request({ method: 'POST', path: '/invocations', body: '1', timeoutMs: 2000 });
+  const first = c.request({ method: 'POST', path: '/invocations', body: '1', timeoutMs: 2000 });
   while (answers.length < 2) await sleep(1);
-  assert.equal(spin.polling, true, 'an invocation polls');
+  assert.equal(spin.polling, false, 'the first invocation after an idle spell is waited for asleep');
   answers[1]?.();
+  await first;
+  const call = c.request({ method: 'POST', path: '/invocations', body: '1', timeoutMs: 2000 });
+  while (answers.length < 3) await sleep(1);
+  assert.equal(spin.polling, true, 'an invocation right after another polls');
+  answers[2]?.();
   await call;
   await sleep(450);
 });
