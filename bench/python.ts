@@ -26,7 +26,7 @@
 // Usage: npm run bench:python [-- --seconds 5 --rounds 5 --workers 2]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -170,6 +170,23 @@ async function fastapiBaseline(): Promise<string> {
   return `http://127.0.0.1:${port}/invocations`;
 }
 
+/**
+ * How long this machine's idle virtual CPUs poll before they halt, for the run's header. At one
+ * connection the ratios to FastAPI depend on it more than on anything berth does: a task woken on a
+ * halted virtual CPU waits for the host to run it again, and berth's chain (client, gateway,
+ * container) hands a request over three or four times where FastAPI's does twice. Set to 200 µs by
+ * hand on the eighth development VM, it moved berth's throughput at one connection from 1.0–1.2x
+ * FastAPI's to 1.6x (docs/python-speed.md), so a run's ratios are read with it.
+ */
+function guestIdlePolling(): string {
+  try {
+    const ns = Number(readFileSync('/sys/module/haltpoll/parameters/guest_halt_poll_ns', 'utf8').trim());
+    return `guest idle polling (haltpoll guest_halt_poll_ns): ${Math.round(ns / 1000)} µs before an idle virtual CPU halts`;
+  } catch {
+    return 'guest idle polling: no haltpoll driver on this machine';
+  }
+}
+
 async function main(): Promise<void> {
   requireTool('wrk', 'wrk');
   ensurePythonModules(['fastapi', 'uvicorn', 'uvloop', 'httptools', 'sklearn', 'joblib'], ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'scikit-learn', 'joblib']);
@@ -243,7 +260,8 @@ async function main(): Promise<void> {
       pacedResults.set(name, [...(pacedResults.get(name) ?? []), await blocking(program, url, seconds, rate)]);
     }
   }
-  console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)\n`);
+  console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)`);
+  console.log(`${guestIdlePolling()}\n`);
   const rows: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
     for (const [name] of targets) {
