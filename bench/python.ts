@@ -18,7 +18,9 @@
 // requests over 1 and 2 ms per 10,000 (the stalls wrk's p99 at one connection counts); and once more
 // with the blocking client's requests paced at one rate for every server, half FastAPI's throughput
 // at one connection, each timed from when it was due (wrk's correction holds each server to its own
-// throughput, a faster one to a shorter interval; a common rate does not).
+// throughput, a faster one to a shorter interval; a common rate does not), and at a low rate, 3 ms
+// between an answer and the next request (calls after idle spells longer than spinWaitMicros, where
+// SpinWait must not poll). The header says how long this machine's idle CPUs poll before halting.
 // Last, the young-generation collections of the Node process in front of the container in (a), (e)
 // and (f) per 1000 invocations, counted from what --trace-gc prints (one short line per collection;
 // those three run with it).
@@ -213,13 +215,18 @@ async function main(): Promise<void> {
   // its p99 at one connection holds a faster server to a shorter interval; at a common rate the
   // tails compare on equal footing (blocking-client.c).
   const fastapiUrl = targets.find(([name]) => name.startsWith('(c)'))?.[1] as string;
-  const rate = Math.round((await wrkAsync(fastapiUrl, BODY, 1, 2)).rps / 2);
+  const fastapiAlone = await wrkAsync(fastapiUrl, BODY, 1, 2);
+  const rate = Math.round(fastapiAlone.rps / 2);
+  // And a low rate: each request about 3 ms after the answer before it, three times the default
+  // spinWaitMicros, so that every call comes after an idle spell (SpinWait's class comment).
+  const lowRate = Math.round(1000 / (fastapiAlone.p50Ms + 3));
   // The machine's speed drifts between runs (shared, with CPU steal), so each round runs every
   // server back to back, the order rotating, and berth's ratio to FastAPI is taken within a round.
   const results = new Map<string, LoadResult[]>();
   const gatewayCpu = new Map<string, GatewayCpu[]>();
   const blockingResults = new Map<string, BlockingResult[]>();
   const pacedResults = new Map<string, BlockingResult[]>();
+  const lowRateResults = new Map<string, BlockingResult[]>();
   /** Young-generation collections per 1000 invocations (and their mean pause) of the traced gateways, by load. */
   const gcRates = new Map<string, { perThousand: number; pauseMs: number }[]>();
   /** Runs `load` against `url`; for a traced gateway, records its collections per 1000 of `requests(result)`. */
@@ -258,6 +265,10 @@ async function main(): Promise<void> {
     for (let k = 0; k < targets.length; k++) {
       const [name, url] = targets[(k + round) % targets.length] as [string, string];
       pacedResults.set(name, [...(pacedResults.get(name) ?? []), await blocking(program, url, seconds, rate)]);
+    }
+    for (let k = 0; k < targets.length; k++) {
+      const [name, url] = targets[(k + round) % targets.length] as [string, string];
+      lowRateResults.set(name, [...(lowRateResults.get(name) ?? []), await blocking(program, url, seconds, lowRate)]);
     }
   }
   console.log(`\nbench/python: Ridge regression (scikit-learn), one JSON row per request, ${workers} worker process(es) each, wrk -t1, ${rounds} rounds of ${seconds}s per cell (medians)`);
@@ -359,6 +370,14 @@ async function main(): Promise<void> {
   blockingTable(pacedResults);
   console.log('');
   table([`measure, ${rate} requests per second at c=1 (median of per-round ratios)`, 'value', 'target', 'met'], againstFastapi(pacedResults));
+
+  console.log(`\nThe blocking client at a low rate, ${lowRate} requests per second (about 3 ms between an answer and the next request), each request timed from when it was due; ${rounds} rounds of ${seconds}s (medians)\n`);
+  blockingTable(lowRateResults);
+  console.log('');
+  table([`measure, ${lowRate} requests per second at c=1 (median of per-round ratios)`, 'value', 'target', 'met'], [
+    ...againstFastapi(lowRateResults),
+    ['p50: berth / berth without SpinWait', paired(of(lowRateResults, '(a)'), of(lowRateResults, '(d)'), (r) => r.p50Ms), '', ''],
+  ]);
 
   console.log(`\nYoung-generation collections of the Node process in front of the container, per 1000 invocations, and their mean pause (--trace-gc; medians of the runs)\n`);
   table(['server', 'load', 'collections per 1000', 'mean pause ms'], targets.flatMap(([name]) => ['1', '16', 'blocking'].flatMap((load) => {

@@ -102,11 +102,10 @@ export class SpinWait {
   private spinning = false;
   private until = 0;
   private lastOverlap = -Infinity;
-  /** When the last lone call ended (performance.now()): a call within `micros` of it is polled for. */
-  private lastEnd = -Infinity;
   /** What is being waited for: a lone call's answer, or the client's next call after it. */
   private waitingFor: 'answer' | 'next' = 'next';
-  private waitStart = 0;
+  /** When the current wait began (performance.now()); while waiting for the next call, when the last answer came. */
+  private waitStart = -Infinity;
   /** Moving averages of the two waits (ms): turns idle longer while the awaited event is far off. */
   private answerMs = 0;
   private nextMs = 0;
@@ -143,13 +142,15 @@ export class SpinWait {
       this.lastOverlap = now;
       return;
     }
-    if (this.waitingFor === 'next' && this.spinning) this.nextMs = average(this.nextMs, now - this.waitStart);
+    // A lone call always follows a wait for the next call: this is how long since the last answer.
+    const sinceAnswer = now - this.waitStart;
+    if (this.waitingFor === 'next' && this.spinning) this.nextMs = average(this.nextMs, sinceAnswer);
     this.waitingFor = 'answer';
     this.waitStart = now;
     this.cpuAtWait = -1;
     if (now - this.lastOverlap < QUIET_MS || now < this.contendedUntil) return;
     // After an idle spell (see the class comment): wait asleep, as a gateway without polling does.
-    if (!this.spinning && now - this.lastEnd > this.micros / 1000) return;
+    if (!this.spinning && sinceAnswer > this.micros / 1000) return;
     this.until = now + this.micros / 1000;
     if (!this.spinning) {
       this.spinning = true;
@@ -165,7 +166,6 @@ export class SpinWait {
     if (this.waitingFor === 'answer' && this.spinning) this.answerMs = average(this.answerMs, now - this.waitStart);
     this.waitingFor = 'next';
     this.waitStart = now;
-    this.lastEnd = now;
     this.cpuAtWait = -1;
     // The client's next request is likely a round trip away: keep polling for it.
     if (this.spinning) this.until = now + this.micros / 1000;
