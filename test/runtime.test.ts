@@ -118,3 +118,24 @@ test('an oversize body announced by Content-Length is refused before it is read'
   assert.equal(ok.status, 200);
   assert.equal(((await ok.json()) as Record<string, number>)['bodyLength'], size - 1);
 });
+
+test('the native front serves a real endpoint\'s invocations and counts them; with nativeFront false the Node front does', async (t) => {
+  const tb = await startTestBerth(t);
+  // `npm ci` builds the native front (scripts/build-native.mjs); without it this test cannot show anything.
+  assert.equal(tb.berth.front, 'native', 'the native front is not built: run `npm ci` on a machine with a C compiler and Node\'s headers');
+  await deployEcho(tb, 'nat');
+  for (const trace of ['a', 'b', 'c']) {
+    const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: 'nat', Body: Buffer.from('{}'), ContentType: 'application/json', CustomAttributes: `trace=${trace}` }));
+    assert.equal(out.CustomAttributes, `echoed=trace=${trace}`);
+    assert.equal(out.InvokedProductionVariant, 'AllTraffic');
+  }
+  const metrics = await (await fetch(`${tb.url}/metrics`)).text();
+  assert.match(metrics, /^Invocations\{EndpointName="nat",VariantName="AllTraffic"\} 3$/m);
+  assert.match(metrics, /^ModelLatency_count\{EndpointName="nat",VariantName="AllTraffic"\} 3$/m);
+
+  const node = await startTestBerth(t, { nativeFront: false });
+  assert.equal(node.berth.front, 'node');
+  await deployEcho(node, 'js');
+  const out = await node.rt.send(new InvokeEndpointCommand({ EndpointName: 'js', Body: Buffer.from('{}'), ContentType: 'application/json' }));
+  assert.equal(out.InvokedProductionVariant, 'AllTraffic');
+});

@@ -62,6 +62,8 @@ export interface Berth {
   /** Base URL clients point AWS_ENDPOINT_URL at. */
   readonly url: string;
   readonly port: number;
+  /** Which front serves plain invocations: the native one (built at install) or the Node one. */
+  readonly front: 'native' | 'node';
   readonly config: Config;
   /** Resolves once every scheduled reconcile has finished (for tests and tools). */
   idle(): Promise<void>;
@@ -156,6 +158,9 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
     region: config.region,
     accountId: config.accountId,
     maxPayloadBytes: config.maxPayloadBytes,
+    invocationTimeoutMs: config.invocationTimeoutMs,
+    host: config.host,
+    nativeFront: config.nativeFront,
   });
   await reconciler.start();
   await new Promise<void>((resolve, reject) => {
@@ -165,13 +170,14 @@ export async function startBerth(config: Config, options: BerthOptions = {}): Pr
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  logger.info({ url, dataDir: config.dataDir, region: config.region, accountId: config.accountId }, 'berth is listening');
+  logger.info({ url, dataDir: config.dataDir, region: config.region, accountId: config.accountId, front: server.front }, 'berth is listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     port,
     config,
+    front: server.front,
     idle: () => reconciler.idle(),
     close() {
       closing ??= (async () => {

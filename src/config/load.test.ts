@@ -64,5 +64,7 @@ test('the gateway polls for a lone answer for 1000 µs unless told otherwise, ne
   assert.throws(() => loadConfig({ env: { BERTH_SPIN_WAIT_MICROS: '500000' } }), ConfigError);
   assert.equal(loadConfig({}).spinWaitBackoffMs, 1000);
   assert.equal(loadConfig({ env: { BERTH_SPIN_WAIT_BACKOFF_MS: '0' } }).spinWaitBackoffMs, 0);
+  assert.equal(loadConfig({}).nativeFront, true);
+  assert.equal(loadConfig({ env: { BERTH_NATIVE_FRONT: 'false' } }).nativeFront, false);
   assert.throws(() => loadConfig({ env: { BERTH_SPIN_WAIT_BACKOFF_MS: '-1' } }), ConfigError);
 });

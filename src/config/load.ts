@@ -31,6 +31,7 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'bool']> =
   ['BERTH_INVOCATION_TIMEOUT_MS', 'invocationTimeoutMs', 'int'],
   ['BERTH_SPIN_WAIT_MICROS', 'spinWaitMicros', 'int'],
   ['BERTH_SPIN_WAIT_BACKOFF_MS', 'spinWaitBackoffMs', 'int'],
+  ['BERTH_NATIVE_FRONT', 'nativeFront', 'bool'],
   ['BERTH_HEALTH_CHECK_INTERVAL_MS', 'healthCheckIntervalMs', 'int'],
   ['BERTH_STARTUP_HEALTH_CHECK_TIMEOUT_MS', 'startupHealthCheckTimeoutMs', 'int'],
   ['BERTH_INSTANCE_STOP_GRACE_MS', 'instanceStopGraceMs', 'int'],

@@ -37,6 +37,11 @@ export const configSchema = z.strictObject({
    * machine, where a poller waits whole time slices for the CPU back). 0: never stops.
    */
   spinWaitBackoffMs: z.number().int().min(0).max(3_600_000),
+  /**
+   * Serve plain invocations from the native front (src/wire/native/front.c) when it was built at
+   * install and the host is an IPv4 address; false: the Node front serves them.
+   */
+  nativeFront: z.boolean(),
   /** Health checking of instances (container-contracts.md §1.4). */
   pingTimeoutMs: z.number().int().min(1),
   healthCheckIntervalMs: z.number().int().min(10),
@@ -96,6 +101,7 @@ export const DEFAULTS: Omit<z.infer<typeof configSchema>, 'images' | 's3Endpoint
   invocationTimeoutMs: 60_000,
   spinWaitMicros: 1_000,
   spinWaitBackoffMs: 1_000,
+  nativeFront: true,
   pingTimeoutMs: 2_000,
   healthCheckIntervalMs: 5_000,
   unhealthyThreshold: 3,

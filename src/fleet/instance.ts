@@ -39,6 +39,8 @@ export interface InstanceExit {
 export interface InstanceEvents {
   /** The instance left service on its own (exit or failed health checks); the reason is for people. */
   failed: (reason: string) => void;
+  /** The instance's state changed (to `ready`, `draining`, …): routes that copy it must follow. */
+  state: (state: InstanceState) => void;
 }
 
 /** One container of a running instance, as the router reaches it. */
@@ -63,6 +65,11 @@ export interface Instance {
   logTail(lines: number): string[];
   /** Out of rotation, then waits (up to `timeoutMs`) for in-flight requests to finish. */
   drain(timeoutMs: number): Promise<void>;
+  /**
+   * Requests sent to the instance by another path than the router's (the native invocation front):
+   * drain waits for them too.
+   */
+  countInFlight(source: () => number): void;
   /** SIGTERM to every container's process group, SIGKILL after `graceMs`; resolves when all have exited. */
   stop(graceMs: number): Promise<void>;
   on<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void;

@@ -128,9 +128,10 @@ class ContainerProcess implements ContainerHandle {
 class ProcessInstance implements Instance {
   outstanding = 0;
   containers: ContainerProcess[] = [];
-  private current: InstanceState = 'starting';
+  private now: InstanceState = 'starting';
   private readonly events = new EventEmitter();
   private failedPings = 0;
+  private readonly inFlightSources: (() => number)[] = [];
 
   constructor(
     readonly id: string,
@@ -141,7 +142,27 @@ class ProcessInstance implements Instance {
   ) {}
 
   get state(): InstanceState {
-    return this.current;
+    return this.now;
+  }
+
+  private get current(): InstanceState {
+    return this.now;
+  }
+
+  private set current(state: InstanceState) {
+    if (state === this.now) return;
+    this.now = state;
+    this.events.emit('state', state);
+  }
+
+  countInFlight(source: () => number): void {
+    this.inFlightSources.push(source);
+  }
+
+  private inFlight(): number {
+    let n = this.outstanding;
+    for (const source of this.inFlightSources) n += source();
+    return n;
   }
 
   on<E extends keyof InstanceEvents>(event: E, listener: InstanceEvents[E]): void {
@@ -216,7 +237,7 @@ class ProcessInstance implements Instance {
   async drain(timeoutMs: number): Promise<void> {
     if (this.current === 'ready' || this.current === 'starting') this.current = 'draining';
     const deadline = Date.now() + timeoutMs;
-    while (this.outstanding > 0 && Date.now() < deadline) await sleep(10);
+    while (this.inFlight() > 0 && Date.now() < deadline) await sleep(10);
   }
 
   async stop(graceMs: number): Promise<void> {

@@ -15,7 +15,7 @@ function fake(id: string, outstanding = 0, state: Instance['state'] = 'ready'): 
     id, state, outstanding, calls: 0,
     spec: { endpointName: 'e', variantName: 'v', containers: [{ name: 'primary', command: [], env: {} }] },
     containers: [{ name: 'primary', pid: 1, client }],
-    waitUntilHealthy: () => Promise.resolve(), logTail: () => [], drain: () => Promise.resolve(), stop: () => Promise.resolve(), on: () => undefined, off: () => undefined,
+    waitUntilHealthy: () => Promise.resolve(), logTail: () => [], drain: () => Promise.resolve(), countInFlight: () => undefined, stop: () => Promise.resolve(), on: () => undefined, off: () => undefined,
   };
   return inst;
 }

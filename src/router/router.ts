@@ -3,7 +3,7 @@
 // keep-alive pool, and maps the container's answer to SageMaker's response or error.
 import { BerthError } from '../errors/index.js';
 import { ContainerCallError } from '../fleet/index.js';
-import type { ContainerHandle, ContainerResponse, Instance } from '../fleet/index.js';
+import type { ContainerCallFailure, ContainerHandle, ContainerResponse, Instance } from '../fleet/index.js';
 import { ModelLoadError } from '../multimodel/index.js';
 import type { ModelHost, ModelLease, MultiModelSpec } from '../multimodel/index.js';
 import type { Labels, Metrics, Series } from '../telemetry/index.js';
@@ -78,8 +78,18 @@ interface CallTarget {
 
 const SERVING = new Set(['InService', 'Updating', 'RollingBack']);
 
+/**
+ * How a call that another path delivered to a container ended, other than in a 2xx answer (the native
+ * invocation front, src/wire/native): the container's answer, or the container client's failure.
+ */
+export type DeliveredOutcome =
+  | { readonly kind: 'answer'; readonly status: number; readonly body: Buffer }
+  | { readonly kind: Exclude<ContainerCallFailure, 'refused'>; readonly detail: string; readonly status?: number | undefined };
+
 export class Router {
   private readonly routes = new Map<string, EndpointRoute>();
+  private readonly listeners: ((endpointName: string) => void)[] = [];
+  private readonly watched = new WeakSet<Instance>();
   private readonly series = new WeakMap<VariantRoute, InvocationSeries>();
   private readonly random: () => number;
 
@@ -95,10 +105,69 @@ export class Router {
       this.routes.delete(endpointName);
       this.options.models?.forget(endpointName);
     }
+    if (this.listeners.length === 0) return;
+    for (const v of route?.variants ?? []) {
+      for (const i of v.instances) {
+        if (this.watched.has(i)) continue;
+        this.watched.add(i);
+        i.on('state', () => this.changed(endpointName));
+      }
+    }
+    this.changed(endpointName);
+  }
+
+  /**
+   * `listener` is told the name of an endpoint whose routing changed: a new route, or a state change
+   * of one of its instances (the router itself reads instance states at every call; a copy of the
+   * routes, such as the native invocation front's, must follow them).
+   */
+  onChange(listener: (endpointName: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(endpointName: string): void {
+    for (const l of this.listeners) l(endpointName);
+  }
+
+  /**
+   * The ModelError for a call to instance `instanceId` of variant `variantName` that another path
+   * delivered (the container saw the request, so it is not sent again) and that did not end in a
+   * 2xx answer; counted as the router counts its own calls' failures.
+   */
+  delivered(req: InvocationRequest, variantName: string, instanceId: string, outcome: DeliveredOutcome): BerthError {
+    const variant = this.routes.get(req.endpointName)?.variants.find((v) => v.name === variantName);
+    const container = variant?.instances.find((i) => i.id === instanceId)?.containers[0]?.name ?? 'primary';
+    const err = outcome.kind === 'answer'
+      ? this.modelError(outcome.status, outcome.body.toString('utf8'), container, instanceId, variantName, req)
+      : this.callError(new ContainerCallError(outcome.kind, outcome.detail, outcome.status), container, instanceId, variantName, req);
+    this.countFailure(err, { EndpointName: req.endpointName, VariantName: variantName });
+    return err;
   }
 
   route(endpointName: string): EndpointRoute | undefined {
     return this.routes.get(endpointName);
+  }
+
+  /** The endpoints that have a route. */
+  routeNames(): string[] {
+    return [...this.routes.keys()];
+  }
+
+  /**
+   * Successful calls another path made to variant `variantName` (the native invocation front adds
+   * its own in batches): the same series the router's own calls update.
+   */
+  recordDelivered(endpointName: string, variantName: string, invocations: number, modelSumUs: number, modelCount: number, overheadSumUs: number, overheadCount: number): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    const labels = { EndpointName: endpointName, VariantName: variantName };
+    metrics.series('Invocations', labels).add(invocations);
+    const model = metrics.series('ModelLatency', labels);
+    model.sum += modelSumUs;
+    model.count += modelCount;
+    const overhead = metrics.series('OverheadLatency', labels);
+    overhead.sum += overheadSumUs;
+    overhead.count += overheadCount;
   }
 
   async invoke(req: InvocationRequest): Promise<InvocationResponse> {
@@ -159,7 +228,7 @@ export class Router {
         lease = models.tryAcquire(wanted) ?? (await models.acquire(wanted));
       } catch (err) {
         if (err instanceof ModelLoadError) {
-          const failed = this.modelError(err.status, err.text, err.container, err.instance, variant, req);
+          const failed = this.modelError(err.status, err.text, err.container, err.instance.id, variant.name, req);
           this.countFailure(failed, { EndpointName: req.endpointName, VariantName: variant.name });
           throw failed;
         }
@@ -284,7 +353,7 @@ export class Router {
     for (const [i, container] of instance.containers.entries()) {
       const out = await this.call({ container, path: '/invocations' }, body, contentType, i === last ? req.accept : undefined, req, deadline, instance, variant, i === 0, timing);
       if (i < last && out.body.length > limit) {
-        throw this.modelError(500, `the answer of container ${container.name} is ${out.body.length} bytes, more than the ${limit} bytes one container of an inference pipeline may pass to the next`, container.name, instance, variant, req);
+        throw this.modelError(500, `the answer of container ${container.name} is ${out.body.length} bytes, more than the ${limit} bytes one container of an inference pipeline may pass to the next`, container.name, instance.id, variant.name, req);
       }
       body = out.body;
       contentType = out.contentType;
@@ -316,16 +385,16 @@ export class Router {
     } catch (err) {
       timing.modelMs += performance.now() - sent;
       if (retryable && err instanceof ContainerCallError && err.kind === 'refused') throw new NotDelivered();
-      throw this.callError(err, container.name, instance, variant, req);
+      throw this.callError(err, container.name, instance.id, variant.name, req);
     }
     timing.modelMs += performance.now() - sent;
     if (res.status < 200 || res.status >= 300) {
-      throw this.modelError(res.status, res.body.toString('utf8'), container.name, instance, variant, req);
+      throw this.modelError(res.status, res.body.toString('utf8'), container.name, instance.id, variant.name, req);
     }
     return { body: res.body, contentType: res.headers['content-type'], customAttributes: res.headers['x-amzn-sagemaker-custom-attributes'] };
   }
 
-  private callError(err: unknown, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest): BerthError {
+  private callError(err: unknown, container: string, instance: string, variant: string, req: InvocationRequest): BerthError {
     if (!(err instanceof ContainerCallError)) throw err;
     switch (err.kind) {
       case 'timeout':
@@ -344,11 +413,11 @@ export class Router {
   }
 
   private modelError(
-    status: number, text: string, container: string, instance: Instance, variant: VariantRoute, req: InvocationRequest, unreadable?: string,
+    status: number, text: string, container: string, instance: string, variant: string, req: InvocationRequest, unreadable?: string,
   ): BerthError {
     const kind = status >= 400 && status < 500 ? 'client' : 'server';
     const logGroup = `/aws/sagemaker/Endpoints/${req.endpointName}`;
-    const logStreamArn = `arn:aws:logs:${req.region}:${this.options.accountId}:log-group:${logGroup}:log-stream:${variant.name}/${instance.id}`;
+    const logStreamArn = `arn:aws:logs:${req.region}:${this.options.accountId}:log-group:${logGroup}:log-stream:${variant}/${instance}`;
     const see = `See the instance logs (berth logs ${req.endpointName}) for more information.`;
     const message = unreadable
       ? `Received ${kind} error (${status}) from ${container} ${unreadable}. ${see}`

@@ -172,7 +172,7 @@ const STATUS_LINES = new Map<number, string>();
  * largest share of the fast path's garbage per invocation. Header names and values are latin1 (the
  * container client refuses anything else), so a piece's length is its size in bytes.
  */
-function renderAnswer(answer: Answer, tail: string): Buffer {
+export function renderAnswer(answer: Answer, tail: string): Buffer {
   let status = STATUS_LINES.get(answer.status);
   if (status === undefined) {
     status = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\n`;

@@ -3,10 +3,10 @@
 // routes live under `/_berth/`. Handlers only decode, call the protocol-free core, and encode.
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Server as NetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { BerthError } from '../errors/index.js';
 import type { ControlPlane } from '../control/index.js';
-import type { Router } from '../router/index.js';
+import type { DeliveredOutcome, Router } from '../router/index.js';
 import type { Logger } from '../telemetry/index.js';
 import { BodyTooLarge, discardRest, readBody } from './body.js';
 import { asBerthError, errorAnswer, sendAnswer, sendError, sendJson } from './envelope.js';
@@ -14,6 +14,7 @@ import type { Answer, Protocol } from './envelope.js';
 import { regionFromAuthorization, SIGV4_HEADERS } from './sigv4.js';
 import { INVOCATION_HEADERS, invocationFromHeaders } from './runtime.js';
 import { createFront } from './front.js';
+import { NativeFront, nativeFrontAddon, nativeFrontServes } from './native.js';
 import { nextRequestId } from './request-id.js';
 
 export interface WireOptions {
@@ -28,6 +29,22 @@ export interface WireOptions {
   readonly region: string;
   readonly accountId: string;
   readonly maxPayloadBytes: number;
+  /** How long the native front waits for a container's answer (the router's invocationTimeoutMs). */
+  readonly invocationTimeoutMs: number;
+  /** Where the server will listen: the native front serves IPv4 addresses. */
+  readonly host: string;
+  /** Serve plain invocations from the native front when it is built (the nativeFront setting). */
+  readonly nativeFront: boolean;
+}
+
+/** The part of net.Server berth uses, which both fronts provide. */
+export interface WireServer {
+  /** Which front serves plain invocations. */
+  readonly front: 'native' | 'node';
+  listen(port: number, host: string, callback: () => void): unknown;
+  address(): AddressInfo | string | null;
+  close(callback?: (err?: Error) => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 /** Control-plane requests are small; this only guards memory against a hostile client. */
@@ -36,17 +53,33 @@ const INVOCATION_PATH = /^\/endpoints\/([^/]+)\/(invocations|async-invocations|i
 const LOGS_PATH = /^\/_berth\/endpoints\/([^/]+)\/logs$/;
 const MODELS_PATH = /^\/_berth\/endpoints\/([^/]+)\/models$/;
 
-/** The listening server: invocations on the fast path (front.ts), everything else through `http`. */
-export function createWireServer(o: WireOptions): NetServer {
-  const http = createHttpServer(o);
-  return createFront({
-    http,
-    maxPayloadBytes: o.maxPayloadBytes,
-    keepAliveMs: http.keepAliveTimeout,
-    // What answerInvocation reads: InvokeEndpoint's own headers and the SigV4 scope's region.
-    headers: [...INVOCATION_HEADERS, ...SIGV4_HEADERS],
-    answer: (headers, endpointName, body, requestId) => answerInvocation(o, headers, endpointName, body, requestId),
-  });
+/**
+ * The listening server: invocations on a fast path, everything else through `http`. The fast path is
+ * the native front (native.ts) when it is built, allowed, and the host is an IPv4 address; otherwise
+ * the Node front (front.ts).
+ */
+export function createWireServer(o: WireOptions): WireServer {
+  let native: NativeFront | undefined;
+  const http = createHttpServer({ ...o, metrics: () => {
+    native?.flushMetrics();
+    return o.metrics();
+  } });
+  // What answerInvocation reads: InvokeEndpoint's own headers and the SigV4 scope's region.
+  const headers = [...INVOCATION_HEADERS, ...SIGV4_HEADERS];
+  const answer = (h: IncomingHttpHeaders, endpointName: string, body: Buffer, requestId: string) => answerInvocation(o, h, endpointName, body, requestId);
+  const addon = o.nativeFront && nativeFrontServes(o.host) ? nativeFrontAddon() : undefined;
+  if (addon) {
+    native = new NativeFront({
+      addon, http, router: o.router, headers, answer,
+      keepAliveMs: http.keepAliveTimeout,
+      maxPayloadBytes: o.maxPayloadBytes,
+      invocationTimeoutMs: o.invocationTimeoutMs,
+      maxResponseBytes: o.maxPayloadBytes,
+      delivered: (h, endpointName, body, requestId, variant, instance, outcome) => answerDelivered(o, h, endpointName, body, requestId, variant, instance, outcome),
+    });
+    return native;
+  }
+  return Object.assign(createFront({ http, maxPayloadBytes: o.maxPayloadBytes, keepAliveMs: http.keepAliveTimeout, headers, answer }), { front: 'node' as const });
 }
 
 function createHttpServer(o: WireOptions): Server {
@@ -169,7 +202,13 @@ async function runtime(o: WireOptions, req: IncomingMessage, res: ServerResponse
   sendAnswer(res, await answerInvocation(o, req.headers, endpointName, body, requestId));
 }
 
-/** InvokeEndpoint once its body is read, for both paths to it (this server and front.ts). Never throws. */
+/** The ModelError answer to an invocation the native front delivered that did not end in a 2xx answer. */
+function answerDelivered(o: WireOptions, headers: IncomingHttpHeaders, endpointName: string, body: Buffer, requestId: string, variant: string, instance: string, outcome: DeliveredOutcome): Answer {
+  const invocation = invocationFromHeaders(headers, endpointName, body, regionFromAuthorization(headers) ?? o.region, requestId);
+  return errorAnswer(o.router.delivered(invocation, variant, instance, outcome), requestId, 'rest-json');
+}
+
+/** InvokeEndpoint once its body is read, for every path to it (this server, front.ts, native.ts). Never throws. */
 export async function answerInvocation(o: WireOptions, headers: IncomingHttpHeaders, endpointName: string, body: Buffer, requestId: string): Promise<Answer> {
   try {
     const invocation = invocationFromHeaders(headers, endpointName, body, regionFromAuthorization(headers) ?? o.region, requestId);
