@@ -1,29 +1,29 @@
 // bench/python: the scikit-learn model of the Python container's tests (test/fixtures/python: Ridge
 // regression, code/inference.py with only model_fn, so the container's defaults decode, predict and
 // encode) served
-//   (a) by berth: InvokeEndpoint on a sagemaker-scikit-learn endpoint (gateway + router + container),
+//   (a) by berth: InvokeEndpoint on a sagemaker-scikit-learn endpoint, through the native front
+//       (src/wire/native/front.c) to the container,
 //   (b) by berth's Python container alone, without the gateway (what the gateway hop costs),
 //   (c) by a hand-written FastAPI + uvicorn server (uvloop, httptools) with the same model,
-//   (d) by berth with spinWaitMicros 0 (what polling for a lone call's answer buys),
+//   (d) by berth with its Node front (nativeFront false: the JavaScript gateway with SpinWait),
 //   (e) by a bare Node byte pipe in front of (b) (what any Node hop costs, before berth's own work),
-//   (f) by berth started with V8's default young generation instead of bin/berth.js's 8 MB,
-//   (g) by berth with spinWaitBackoffMs 0 (polling that never gives way: no back-off for a lost CPU),
-//   (h) by a C byte pipe in front of (b), a thread per connection (about the least a hop costs in any language),
+//   (f) by a C byte pipe in front of (b), a thread per connection (about the least a hop costs in any language),
 // with the same number of worker processes, driven by wrk at concurrency 1 and 16 on loopback, in one
 // run. Prints req/s, p50 and p99 and berth's ratios to (c), paired within alternating rounds, and
-// the CPU per request of the process in front of the container in (a) and (d)–(h), user and
-// kernel time apart (berth's gateway against the bare pipe: what berth's own work costs). Then
-// concurrency 1 once more from a blocking client (bench/baselines/blocking-client.c, one request at a
-// time as an SDK sends them), because wrk's epoll loop sees a longer tail behind a Node hop, with the
-// requests over 1 and 2 ms per 10,000 (the stalls wrk's p99 at one connection counts); and once more
-// with the blocking client's requests paced at one rate for every server, half FastAPI's throughput
-// at one connection, each timed from when it was due (wrk's correction holds each server to its own
-// throughput, a faster one to a shorter interval; a common rate does not), and at a low rate, 3 ms
-// between an answer and the next request (calls after idle spells longer than spinWaitMicros, where
-// SpinWait must not poll). The header says how long this machine's idle CPUs poll before halting.
-// Last, the young-generation collections of the Node process in front of the container in (a), (e)
-// and (f) per 1000 invocations, counted from what --trace-gc prints (one short line per collection;
-// those three run with it).
+// the CPU per request of the process in front of the container in (a) and (d)–(f), user and
+// kernel time apart (the native front against the C pipe, the Node front against the Node pipe:
+// what berth's own work costs). Then concurrency 1 once more from a blocking client
+// (bench/baselines/blocking-client.c, one request at a time as an SDK sends them), because wrk's
+// epoll loop sees a longer tail behind a hop, with the requests over 1 and 2 ms per 10,000 (the
+// stalls wrk's p99 at one connection counts); and once more with the blocking client's requests
+// paced at one rate for every server, half FastAPI's throughput at one connection, each timed from
+// when it was due (wrk's correction holds each server to its own throughput, a faster one to a
+// shorter interval; a common rate does not), and at a low rate, 3 ms between an answer and the next
+// request (every request finds the gateway's caches cold and, for the Node front, calls after idle
+// spells longer than spinWaitMicros). The header says how long this machine's idle CPUs poll before
+// halting. Last, the young-generation collections of the Node processes in front of the container
+// in (d) and (e) per 1000 invocations, counted from what --trace-gc prints (one short line per
+// collection; those two run with it).
 //
 // Usage: npm run bench:python [-- --seconds 5 --rounds 5 --workers 2]
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -194,14 +194,12 @@ async function main(): Promise<void> {
   ensurePythonModules(['fastapi', 'uvicorn', 'uvloop', 'httptools', 'sklearn', 'joblib'], ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'scikit-learn', 'joblib']);
   const alone = await containerAlone();
   const targets: [string, string][] = [
-    ['(a) berth (gateway + Python container)', await berthEndpoint({ traced: true })],
+    ['(a) berth (native front + Python container)', await berthEndpoint()],
     ['(b) berth\'s Python container alone', alone],
     ['(c) FastAPI + uvicorn', await fastapiBaseline()],
-    ['(d) berth, spinWaitMicros 0', await berthEndpoint({ env: { BERTH_SPIN_WAIT_MICROS: '0' } })],
+    ['(d) berth with its Node front (nativeFront false)', await berthEndpoint({ env: { BERTH_NATIVE_FRONT: 'false' }, traced: true })],
     ['(e) a bare Node byte pipe in front of (b)', await nodePipe(alone)],
-    ['(f) berth, V8\'s default young generation', await berthEndpoint({ nodeFlags: berthNodeFlags().filter((f) => !f.startsWith('--min-semi-space-size')), traced: true })],
-    ['(g) berth, spinWaitBackoffMs 0', await berthEndpoint({ env: { BERTH_SPIN_WAIT_BACKOFF_MS: '0' } })],
-    ['(h) a C byte pipe in front of (b)', await cPipe(alone)],
+    ['(f) a C byte pipe in front of (b)', await cPipe(alone)],
   ];
   const program = buildC('blocking-client');
   // Sanity: every server answers the same request the same way before anything is timed.
@@ -286,7 +284,7 @@ async function main(): Promise<void> {
   console.log('');
   const ratios: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
-    const [a, b, f, d, e, y, g, h] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c), runs('(g)', c), runs('(h)', c)];
+    const [a, b, f, d, e, h] = [runs('(a)', c), runs('(b)', c), runs('(c)', c), runs('(d)', c), runs('(e)', c), runs('(f)', c)];
     const rps = paired(a, f, (r) => r.rps);
     const p50 = paired(a, f, (r) => r.p50Ms);
     const p99 = paired(a, f, (r) => r.p99Ms);
@@ -296,26 +294,24 @@ async function main(): Promise<void> {
     // About the least a Node gateway (e) and a gateway in any language (h) cost, against the same
     // target: where a pipe that does nothing is already behind FastAPI, a gateway doing berth's work
     // in front of this container can hardly be level there on that machine.
-    for (const [pipe, label] of [[e, 'bare Node pipe'], [h, 'C byte pipe']] as const) {
+    for (const [pipe, label] of [[d, 'berth with its Node front'], [e, 'bare Node pipe'], [h, 'C byte pipe']] as const) {
       ratios.push([`req/s at c=${c}: ${label} / FastAPI`, paired(pipe, f, (r) => r.rps), '', '']);
       ratios.push([`p50 at c=${c}: ${label} / FastAPI`, paired(pipe, f, (r) => r.p50Ms), '', '']);
       ratios.push([`p99 at c=${c}: ${label} / FastAPI`, paired(pipe, f, (r) => r.p99Ms), '', '']);
     }
-    ratios.push([`req/s at c=${c}: berth / bare Node pipe`, paired(a, e, (r) => r.rps), '', '']);
+    ratios.push([`req/s at c=${c}: berth / C byte pipe`, paired(a, h, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: container alone / FastAPI`, paired(b, f, (r) => r.rps), '', '']);
     ratios.push([`req/s at c=${c}: berth / container alone`, paired(a, b, (r) => r.rps), '', '']);
-    ratios.push([`p50 at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.p50Ms), '', '']);
-    ratios.push([`req/s at c=${c}: berth / berth without SpinWait`, paired(a, d, (r) => r.rps), '', '']);
-    ratios.push([`p99 at c=${c}: berth / berth with V8's default young generation`, paired(a, y, (r) => r.p99Ms), '', '']);
-    ratios.push([`req/s at c=${c}: berth / berth with V8's default young generation`, paired(a, y, (r) => r.rps), '', '']);
-    ratios.push([`p99 at c=${c}: berth / berth whose polling never gives way`, paired(a, g, (r) => r.p99Ms), '', '']);
-    ratios.push([`p50 at c=${c}: berth / berth whose polling never gives way`, paired(a, g, (r) => r.p50Ms), '', '']);
+    ratios.push([`req/s at c=${c}: berth / berth with its Node front`, paired(a, d, (r) => r.rps), '', '']);
+    ratios.push([`p50 at c=${c}: berth / berth with its Node front`, paired(a, d, (r) => r.p50Ms), '', '']);
+    ratios.push([`p99 at c=${c}: berth / berth with its Node front`, paired(a, d, (r) => r.p99Ms), '', '']);
   }
   table(['measure (median of per-round ratios)', 'value', 'target', 'met'], ratios);
 
-  // What the Node process in front of the container spends per request, user and kernel time apart:
-  // berth's gateway against the bare pipe shows what berth's own work costs, and where.
-  console.log(`\nCPU per request of the process in front of the container (from /proc; medians; at c=1 berth's includes SpinWait's polling)\n`);
+  // What the process in front of the container spends per request, user and kernel time apart: the
+  // native front against the C pipe shows what berth's own work costs there, the Node front against
+  // the bare Node pipe the same for Node.
+  console.log(`\nCPU per request of the process in front of the container (from /proc; medians; at c=1 the Node front's includes SpinWait's polling)\n`);
   const cpuRows: (string | number)[][] = [];
   for (const c of CONCURRENCY) {
     for (const [name] of targets) {
@@ -327,8 +323,10 @@ async function main(): Promise<void> {
   console.log('');
   const cpuRuns = (n: string, c: number) => gatewayCpu.get(`${targets.find(([x]) => x.startsWith(n))?.[0]}@${c}`) as GatewayCpu[];
   table(['measure (median of per-round ratios)', 'value'], CONCURRENCY.flatMap((c) => [
-    [`gateway user time per request at c=${c}: berth / bare Node pipe`, paired(cpuRuns('(a)', c), cpuRuns('(e)', c), (r) => r.userUs)],
-    [`gateway kernel time per request at c=${c}: berth / bare Node pipe`, paired(cpuRuns('(a)', c), cpuRuns('(e)', c), (r) => r.systemUs)],
+    [`gateway user time per request at c=${c}: berth / C byte pipe`, paired(cpuRuns('(a)', c), cpuRuns('(f)', c), (r) => r.userUs)],
+    [`gateway kernel time per request at c=${c}: berth / C byte pipe`, paired(cpuRuns('(a)', c), cpuRuns('(f)', c), (r) => r.systemUs)],
+    [`gateway user time per request at c=${c}: berth with its Node front / bare Node pipe`, paired(cpuRuns('(d)', c), cpuRuns('(e)', c), (r) => r.userUs)],
+    [`gateway CPU per request at c=${c}: berth / berth with its Node front`, paired(cpuRuns('(a)', c), cpuRuns('(d)', c), (r) => r.userUs + r.systemUs)],
   ]));
 
   /** Every server's medians over the runs of the blocking client in `runs`. */
@@ -349,19 +347,16 @@ async function main(): Promise<void> {
     return [
       ['p50: berth / FastAPI', p50, '≤ 1', p50 <= 1 ? 'yes' : 'no'],
       ['p99: berth / FastAPI', p99, '≤ 1', p99 <= 1 ? 'yes' : 'no'],
-      ...([['(e)', 'bare Node pipe'], ['(h)', 'C byte pipe']] as const).flatMap(([row, label]) => [
+      ...([['(d)', 'berth with its Node front'], ['(e)', 'bare Node pipe'], ['(f)', 'C byte pipe']] as const).flatMap(([row, label]) => [
         [`p50: ${label} / FastAPI`, paired(of(runs, row), fastapi, (r) => r.p50Ms), '', ''],
         [`p99: ${label} / FastAPI`, paired(of(runs, row), fastapi, (r) => r.p99Ms), '', ''],
       ]),
     ];
   };
   console.log('');
-  const [ba, bc, be, bf, bg] = [of(blockingResults, '(a)'), of(blockingResults, '(c)'), of(blockingResults, '(e)'), of(blockingResults, '(f)'), of(blockingResults, '(g)')];
+  const [ba, bc, be] = [of(blockingResults, '(a)'), of(blockingResults, '(c)'), of(blockingResults, '(e)')];
   table(['measure, blocking client at c=1 (median of per-round ratios)', 'value', 'target', 'met'], [
     ...againstFastapi(blockingResults),
-    ['p99: berth / berth with V8\'s default young generation', paired(ba, bf, (r) => r.p99Ms), '', ''],
-    ['p99: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p99Ms), '', ''],
-    ['p50: berth / berth whose polling never gives way', paired(ba, bg, (r) => r.p50Ms), '', ''],
     ['p99 after each run\'s first 0.5 s: berth / FastAPI', paired(ba, bc, (r) => r.p99SettledMs), '', ''],
     ['p99 after each run\'s first 0.5 s: bare Node pipe / FastAPI', paired(be, bc, (r) => r.p99SettledMs), '', ''],
   ]);
@@ -376,7 +371,6 @@ async function main(): Promise<void> {
   console.log('');
   table([`measure, ${lowRate} requests per second at c=1 (median of per-round ratios)`, 'value', 'target', 'met'], [
     ...againstFastapi(lowRateResults),
-    ['p50: berth / berth without SpinWait', paired(of(lowRateResults, '(a)'), of(lowRateResults, '(d)'), (r) => r.p50Ms), '', ''],
   ]);
 
   console.log(`\nYoung-generation collections of the Node process in front of the container, per 1000 invocations, and their mean pause (--trace-gc; medians of the runs)\n`);
