@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ static int buf_reserve(buf_t *b, size_t extra) {
 }
 
 static int buf_add(buf_t *b, const void *p, size_t n) {
+  if (n == 0) return 0;
   if (buf_reserve(b, n)) return -1;
   memcpy(b->p + b->len, p, n);
   b->len += n;
@@ -1249,6 +1251,9 @@ static void *accept_main(void *arg) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* a client that stops reading its answers is dropped after the keep-alive timeout, not waited on forever */
+    struct timeval tv = {.tv_sec = F->keep_alive_ms / 1000, .tv_usec = (F->keep_alive_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     conn_t *c = calloc(1, sizeof *c);
     c->fd = fd;
     c->f = F;
