@@ -129,9 +129,13 @@ test('the native front serves a real endpoint\'s invocations and counts them; wi
     assert.equal(out.CustomAttributes, `echoed=trace=${trace}`);
     assert.equal(out.InvokedProductionVariant, 'AllTraffic');
   }
+  // An answer in chunks is put together before it is returned.
+  const chunked = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: 'nat', Body: Buffer.from('{"action":"chunked"}'), ContentType: 'application/json' }));
+  assert.equal(Buffer.from(chunked.Body ?? []).toString(), 'part one, part two');
+  assert.equal(chunked.ContentType, 'text/plain');
   const metrics = await (await fetch(`${tb.url}/metrics`)).text();
-  assert.match(metrics, /^Invocations\{EndpointName="nat",VariantName="AllTraffic"\} 3$/m);
-  assert.match(metrics, /^ModelLatency_count\{EndpointName="nat",VariantName="AllTraffic"\} 3$/m);
+  assert.match(metrics, /^Invocations\{EndpointName="nat",VariantName="AllTraffic"\} 4$/m);
+  assert.match(metrics, /^ModelLatency_count\{EndpointName="nat",VariantName="AllTraffic"\} 4$/m);
 
   const node = await startTestBerth(t, { nativeFront: false });
   assert.equal(node.berth.front, 'node');

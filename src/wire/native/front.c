@@ -776,6 +776,28 @@ static int parse_answer_head(const char *h, size_t n, answer_t *a, int *keep_ali
   return 0;
 }
 
+/**
+ * Reads more of an answer into `in` before the deadline: the byte count; 0 at the end of the
+ * connection when `end_ok`; otherwise -1 with a->kind "timeout" or "closed".
+ */
+static ssize_t read_answer_more(int fd, buf_t *in, int64_t deadline_us, answer_t *a, int end_ok) {
+  int64_t left = (deadline_us - now_us()) / 1000;
+  ssize_t n = left <= 0 ? -2 : read_more(fd, in, (int)left);
+  int e = errno;
+  if (n == -2) {
+    a->kind = "timeout";
+    snprintf(a->detail, sizeof a->detail, "no answer before the deadline");
+    return -1;
+  }
+  if (n == 0 && end_ok) return 0;
+  if (n <= 0) {
+    a->kind = "closed";
+    snprintf(a->detail, sizeof a->detail, "%s", n == 0 ? "the container closed the connection" : errno_name(e));
+    return -1;
+  }
+  return n;
+}
+
 /** Reads the whole answer from `fd` into `a` (the container client's framing). 0, or -1 with a->kind. */
 static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
   buf_t in = {0};
@@ -791,18 +813,7 @@ static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
         snprintf(a->detail, sizeof a->detail, "an answer head larger than %d bytes", MAX_ANSWER_HEAD);
         goto out;
       }
-      int64_t left = (deadline_us - now_us()) / 1000;
-      ssize_t n = left <= 0 ? -2 : read_more(fd, &in, (int)left);
-      if (n == -2) {
-        a->kind = "timeout";
-        snprintf(a->detail, sizeof a->detail, "no answer before the deadline");
-        goto out;
-      }
-      if (n <= 0) {
-        a->kind = "closed";
-        snprintf(a->detail, sizeof a->detail, n == 0 ? "the container closed the connection" : "%s", errno_name(errno));
-        goto out;
-      }
+      if (read_answer_more(fd, &in, deadline_us, a, 0) < 0) goto out;
     }
     size_t hl = (size_t)(end - (in.p + pos));
     if (parse_answer_head(in.p + pos, hl, a, &keep_alive, &minor)) goto out;
@@ -909,19 +920,9 @@ static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
     }
     buf_consume(&in, pos);
     pos = 0;
-    int64_t left = (deadline_us - now_us()) / 1000;
-    ssize_t n = left <= 0 ? -2 : read_more(fd, &in, (int)left);
-    if (n == -2) {
-      a->kind = "timeout";
-      snprintf(a->detail, sizeof a->detail, "no answer before the deadline");
-      goto out;
-    }
-    if (n == 0 && framing == CLOSE) break;
-    if (n <= 0) {
-      a->kind = "closed";
-      snprintf(a->detail, sizeof a->detail, n == 0 ? "the container closed the connection" : "%s", errno_name(errno));
-      goto out;
-    }
+    ssize_t n = read_answer_more(fd, &in, deadline_us, a, framing == CLOSE);
+    if (n < 0) goto out;
+    if (n == 0) break; /* the end of an answer framed by the connection's end */
   }
 whole:
   a->reusable = keep_alive && pos == in.len;
