@@ -133,10 +133,17 @@ test('the native front serves a real endpoint\'s invocations and counts them; wi
   const chunked = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: 'nat', Body: Buffer.from('{"action":"chunked"}'), ContentType: 'application/json' }));
   assert.equal(Buffer.from(chunked.Body ?? []).toString(), 'part one, part two');
   assert.equal(chunked.ContentType, 'text/plain');
-  const metrics = await (await fetch(`${tb.url}/metrics`)).text();
-  assert.match(metrics, /^Invocations\{EndpointName="nat",VariantName="AllTraffic"\} 4$/m);
-  assert.match(metrics, /^ModelLatency_count\{EndpointName="nat",VariantName="AllTraffic"\} 4$/m);
+  // A container that closes an idle keep-alive connection (its own keep-alive timeout): the next
+  // call takes a fresh connection instead of failing on the closed one.
+  for (let i = 0; i < 3; i++) {
+    const out = await tb.rt.send(new InvokeEndpointCommand({ EndpointName: 'nat', Body: Buffer.from('{"action":"close-later"}'), ContentType: 'application/json' }));
+    assert.equal(Buffer.from(out.Body ?? []).toString(), 'closing soon');
+    await new Promise((r) => setTimeout(r, 200));
+  }
 
+  const metrics = await (await fetch(`${tb.url}/metrics`)).text();
+  assert.match(metrics, /^Invocations\{EndpointName="nat",VariantName="AllTraffic"\} 7$/m);
+  assert.match(metrics, /^ModelLatency_count\{EndpointName="nat",VariantName="AllTraffic"\} 7$/m);
   const node = await startTestBerth(t, { nativeFront: false });
   assert.equal(node.berth.front, 'node');
   await deployEcho(node, 'js');

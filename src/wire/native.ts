@@ -6,7 +6,7 @@
 //
 // Why a native front: see front.c and docs/architecture.md ("The invocation path").
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
@@ -216,7 +216,13 @@ export class NativeFront extends EventEmitter {
 
   /** A connection front.c hands on: from here on the `http` server's, starting with `bytes`. */
   private takeOver(fd: number, bytes: Buffer | undefined): void {
-    const s = new Socket({ fd, readable: true, writable: true });
+    let s: Socket;
+    try {
+      s = new Socket({ fd, readable: true, writable: true });
+    } catch {
+      closeSync(fd);
+      return;
+    }
     this.handedOff.add(s);
     s.once('close', () => this.handedOff.delete(s));
     s.pause();
@@ -228,7 +234,8 @@ export class NativeFront extends EventEmitter {
   private ask(ticket: unknown, headers: IncomingHttpHeaders, endpointName: string, body: Buffer, requestId: string, outcome: NativeOutcome | undefined): void {
     const reply = (answer: Answer): void => this.o.addon.reply(ticket, renderAnswer(answer, '\r\n'));
     if (outcome === undefined) {
-      this.o.answer(headers, endpointName, body, requestId).then(reply, () => this.o.addon.reply(ticket, undefined));
+      // Exactly one reply per ticket, whatever fails: the connection's thread waits for it.
+      this.o.answer(headers, endpointName, body, requestId).then(reply).catch(() => this.o.addon.reply(ticket, undefined));
       return;
     }
     const delivered: DeliveredOutcome = outcome.kind === 'answer'

@@ -112,6 +112,7 @@ typedef struct pool {
   int port;
   pthread_mutex_t mu;
   int idle[MAX_IDLE];
+  int64_t idle_since[MAX_IDLE];
   int nidle;
   atomic_int inflight;
   atomic_int retired;
@@ -158,6 +159,8 @@ typedef struct front {
   pthread_mutex_t conns_mu;
   struct conn *conns;
   atomic_int nconns;
+  /** Connections on their way to JavaScript (handed off, not yet taken over): close waits for them too. */
+  atomic_int handoffs;
 } front_t;
 
 /** What the process's fronts share: containers (instance ids are unique) and metric slots. */
@@ -221,16 +224,37 @@ static pool_t *pool_find(const char *id) {
   return p;
 }
 
+/** An idle connection is closed after this long, as the container client closes its own. */
+#define IDLE_TIMEOUT_US (60 * 1000000LL)
+
+/**
+ * An idle connection that can take a call, or -1. One the container closed while it was idle (its
+ * own keep-alive timeout), or that has bytes nobody asked for, is dropped here, as the container
+ * client drops it when its socket ends: sent a call, it would fail it with `closed`.
+ */
 static int pool_take(pool_t *p) {
-  pthread_mutex_lock(&p->mu);
-  int fd = p->nidle > 0 ? p->idle[--p->nidle] : -1;
-  pthread_mutex_unlock(&p->mu);
-  return fd;
+  int64_t now = now_us();
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    int fd = -1;
+    int64_t since = 0;
+    if (p->nidle > 0) {
+      fd = p->idle[--p->nidle];
+      since = p->idle_since[p->nidle];
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (fd < 0) return -1;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && now - since < IDLE_TIMEOUT_US) return fd;
+    close(fd);
+  }
 }
 
 static void pool_give(pool_t *p, int fd) {
   pthread_mutex_lock(&p->mu);
   if (!atomic_load(&p->retired) && p->nidle < MAX_IDLE) {
+    p->idle_since[p->nidle] = now_us();
     p->idle[p->nidle++] = fd;
     fd = -1;
   }
@@ -329,6 +353,7 @@ static ssize_t read_more(int fd, buf_t *b, int timeout_ms) {
 /* Handing a connection to JavaScript ------------------------------------------------------------- */
 
 typedef struct {
+  front_t *f;
   int fd;
   char *bytes;
   size_t len;
@@ -343,10 +368,14 @@ static void handoff_js(napi_env env, napi_value fn, void *ctx, void *data) {
     if (h->len) napi_create_buffer_copy(env, h->len, h->bytes, NULL, &argv[1]);
     else napi_get_undefined(env, &argv[1]);
     napi_get_undefined(env, &undef);
-    napi_call_function(env, undef, fn, 2, argv, NULL);
+    if (napi_call_function(env, undef, fn, 2, argv, NULL) != napi_ok) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+    }
   } else {
     close(h->fd);
   }
+  atomic_fetch_sub(&h->f->handoffs, 1);
   free(h->bytes);
   free(h);
 }
@@ -354,6 +383,7 @@ static void handoff_js(napi_env env, napi_value fn, void *ctx, void *data) {
 /** From here on the connection is Node's `http` server's, with the bytes read so far. */
 static void hand_off(front_t *F, handoff_t *h) {
   if (napi_call_threadsafe_function(F->handoff, h, napi_tsfn_blocking) != napi_ok) {
+    atomic_fetch_sub(&F->handoffs, 1);
     close(h->fd);
     free(h->bytes);
     free(h);
@@ -663,6 +693,11 @@ static int contains_ci(const char *p, size_t n, const char *needle) {
   return 0;
 }
 
+/** The latin1 characters JavaScript's String.prototype.trim removes. */
+static int js_space(unsigned char c) {
+  return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0xa0;
+}
+
 /** JSON.stringify of the latin1 text p[0..n) into out (truncated to fit), as the container client quotes. */
 static void json_quote(char *out, size_t cap, const char *p, size_t n) {
   size_t o = 0;
@@ -727,8 +762,8 @@ static int parse_answer_head(const char *h, size_t n, answer_t *a, int *keep_ali
     }
     size_t cn = (size_t)(colon - h);
     size_t s = cn + 1, t = le;
-    while (s < t && (h[s] == ' ' || h[s] == '\t' || (unsigned char)h[s] == 0xa0)) s++;
-    while (t > s && (h[t - 1] == ' ' || h[t - 1] == '\t' || (unsigned char)h[t - 1] == 0xa0)) t--;
+    while (s < t && js_space((unsigned char)h[s])) s++;
+    while (t > s && js_space((unsigned char)h[t - 1])) t--;
     char name[256];
     size_t nl = cn - at < sizeof name - 1 ? cn - at : sizeof name - 1;
     for (size_t i = 0; i < nl; i++) name[i] = (char)tolower((unsigned char)h[at + i]);
@@ -831,7 +866,13 @@ static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
   } else if (te && contains_ci(te, tel, "chunked")) {
     framing = CHUNKED;
   } else if (cl) {
-    if (cll == 0 || cll > 15) goto bad_length;
+    if (cll == 0) goto bad_length;
+    /* leading zeros, which the container client accepts, do not count towards the 15 digits */
+    while (cll > 1 && cl[0] == '0' && isdigit((unsigned char)cl[1])) {
+      cl++;
+      cll--;
+    }
+    if (cll > 15) goto bad_length;
     for (size_t i = 0; i < cll; i++) {
       if (!isdigit((unsigned char)cl[i])) goto bad_length;
       remaining = remaining * 10 + (cl[i] - '0');
@@ -864,6 +905,11 @@ static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
         progressed = 0;
         if (chunk_stage == 0 || chunk_stage == 3) {
           const char *e = find(in.p + pos, in.len - pos, "\r\n", 2);
+          if (!e && in.len - pos > MAX_ANSWER_HEAD) {
+            a->kind = "malformed";
+            snprintf(a->detail, sizeof a->detail, "a chunk-size or trailer line that never ends");
+            goto out;
+          }
           if (!e) break;
           size_t ll = (size_t)(e - (in.p + pos));
           if (chunk_stage == 3) {
@@ -871,6 +917,7 @@ static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
             if (ll == 0) goto whole;
           } else {
             const char *l = in.p + pos;
+            size_t skip = ll > 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X') && isxdigit((unsigned char)l[2]) ? 2 : 0;
             if (ll == 0 || !isxdigit((unsigned char)l[0])) {
               char q[100];
               json_quote(q, sizeof q, l, ll < 40 ? ll : 40);
@@ -879,7 +926,7 @@ static int read_answer(front_t *F, int fd, answer_t *a, int64_t deadline_us) {
               goto out;
             }
             long long size = 0;
-            for (size_t i = 0; i < ll && isxdigit((unsigned char)l[i]); i++) {
+            for (size_t i = skip; i < ll && isxdigit((unsigned char)l[i]); i++) {
               size = size * 16 + (isdigit((unsigned char)l[i]) ? l[i] - '0' : (tolower((unsigned char)l[i]) - 'a' + 10));
               if (size > F->max_response) {
                 a->kind = "too-large";
@@ -1061,6 +1108,8 @@ static int invoke(conn_t *c, const request_t *r, buf_t *out, buf_t *body) {
   int ntried = 0;
   int fd = -1;
   int64_t model_us = 0;
+  /* the call's deadline counts from here, as the router's does (connecting is part of it) */
+  int64_t deadline = now_us() + (int64_t)F->invocation_timeout_ms * 1000;
   while (v && ntried < 8) {
     p = pick_instance(v, tried, ntried);
     if (!p) break;
@@ -1091,10 +1140,14 @@ static int invoke(conn_t *c, const request_t *r, buf_t *out, buf_t *body) {
     buf_str(&req, line);
     buf_add(&req, c->in.p + r->head_len, (size_t)r->body_len);
     int64_t sent = now_us();
-    int64_t deadline = sent + (int64_t)F->invocation_timeout_ms * 1000;
+    /* a container that stops reading the body meets the same deadline as one that never answers */
+    int64_t left = deadline - sent;
+    struct timeval tv = {.tv_sec = left > 0 ? left / 1000000 : 0, .tv_usec = left > 0 ? left % 1000000 : 1};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (write_all(fd, req.p, req.len) < 0) {
-      ans.kind = "closed";
-      snprintf(ans.detail, sizeof ans.detail, "%s", errno_name(errno));
+      int e = errno;
+      ans.kind = e == EAGAIN || e == EWOULDBLOCK ? "timeout" : "closed";
+      snprintf(ans.detail, sizeof ans.detail, "%s", e == EAGAIN || e == EWOULDBLOCK ? "no answer before the deadline" : errno_name(e));
     } else {
       read_answer(F, fd, &ans, deadline);
     }
@@ -1215,6 +1268,8 @@ static void *conn_main(void *arg) {
 hand: {
   /* off the list first, so that close() never shuts down a descriptor that is no longer ours */
   handoff_t *h = malloc(sizeof *h);
+  h->f = F;
+  atomic_fetch_add(&F->handoffs, 1);
   h->fd = c->fd;
   h->len = c->in.len;
   h->bytes = c->in.len ? malloc(c->in.len) : NULL;
@@ -1237,14 +1292,17 @@ done: {
 
 static void *accept_main(void *arg) {
   front_t *F = arg;
+  /* its own copy: close() shuts the socket down, and this thread closes it when accept fails */
+  int listen_fd = F->listen_fd;
   for (;;) {
-    int fd = accept4(F->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         if (errno != EINTR && errno != ECONNABORTED) usleep(10000);
         if (!atomic_load(&F->closing)) continue;
       }
-      return NULL; /* the listening socket was shut down */
+      close(listen_fd); /* shut down by close(), or failing for good */
+      return NULL;
     }
     if (atomic_load(&F->closing)) {
       close(fd);
@@ -1270,8 +1328,8 @@ static void *accept_main(void *arg) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     if (pthread_create(&t, &attr, conn_main, c) != 0) {
+      conn_forget(c); /* off the list before the descriptor's number can be reused */
       close(fd);
-      conn_forget(c);
     }
     pthread_attr_destroy(&attr);
   }
@@ -1544,8 +1602,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   atomic_store(&F->closing, 1);
   napi_unref_threadsafe_function(env, F->handoff);
   napi_unref_threadsafe_function(env, F->delegate);
-  shutdown(F->listen_fd, SHUT_RDWR);
-  close(F->listen_fd);
+  shutdown(F->listen_fd, SHUT_RDWR); /* accept fails, and its thread closes the socket */
   F->listen_fd = -1;
   pthread_mutex_lock(&F->conns_mu);
   for (conn_t *c = F->conns; c; c = c->next)
@@ -1560,7 +1617,7 @@ static napi_value js_connections(napi_env env, napi_callback_info info) {
   napi_value argv[2], out;
   front_t *F = front_arg(env, info, &argc, argv);
   if (!F) return NULL;
-  napi_create_int32(env, atomic_load(&F->nconns), &out);
+  napi_create_int32(env, atomic_load(&F->nconns) + atomic_load(&F->handoffs), &out);
   return out;
 }
 
