@@ -43,6 +43,10 @@
 #define MAX_NAMES 32
 #define MAX_IDLE 64               /* idle connections kept per container */
 #define CONNECT_TIMEOUT_MS 2000
+/** Calls in flight to one container, as the container client's 128 connections; more go to JavaScript. */
+#define MAX_INFLIGHT 128
+/** Client connections served by threads of their own; more are handed to Node's `http` server. */
+#define MAX_CONNS 4096
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Growable byte buffers                                                                            */
@@ -1113,7 +1117,12 @@ static int invoke(conn_t *c, const request_t *r, buf_t *out, buf_t *body) {
   while (v && ntried < 8) {
     p = pick_instance(v, tried, ntried);
     if (!p) break;
-    atomic_fetch_add(&p->inflight, 1);
+    if (atomic_fetch_add(&p->inflight, 1) >= MAX_INFLIGHT) {
+      /* the least busy container is full: JavaScript's client queues the call */
+      atomic_fetch_sub(&p->inflight, 1);
+      p = NULL;
+      break;
+    }
     fd = pool_take(p);
     if (fd < 0) fd = connect_to(p);
     if (fd >= 0) break;
@@ -1306,6 +1315,15 @@ static void *accept_main(void *arg) {
     }
     if (atomic_load(&F->closing)) {
       close(fd);
+      continue;
+    }
+    if (atomic_load(&F->nconns) >= MAX_CONNS) {
+      /* no thread for it: Node's `http` server serves it, invocations included */
+      handoff_t *h = calloc(1, sizeof *h);
+      h->f = F;
+      h->fd = fd;
+      atomic_fetch_add(&F->handoffs, 1);
+      hand_off(F, h);
       continue;
     }
     int one = 1;
