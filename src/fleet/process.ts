@@ -128,7 +128,7 @@ class ContainerProcess implements ContainerHandle {
 class ProcessInstance implements Instance {
   outstanding = 0;
   containers: ContainerProcess[] = [];
-  private now: InstanceState = 'starting';
+  private currentState: InstanceState = 'starting';
   private readonly events = new EventEmitter();
   private failedPings = 0;
   private readonly inFlightSources: (() => number)[] = [];
@@ -142,16 +142,17 @@ class ProcessInstance implements Instance {
   ) {}
 
   get state(): InstanceState {
-    return this.now;
+    return this.currentState;
   }
 
   private get current(): InstanceState {
-    return this.now;
+    return this.currentState;
   }
 
+  /** Every change of state is announced (`state` event): copies of the routes follow it. */
   private set current(state: InstanceState) {
-    if (state === this.now) return;
-    this.now = state;
+    if (state === this.currentState) return;
+    this.currentState = state;
     this.events.emit('state', state);
   }
 
