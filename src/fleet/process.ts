@@ -128,7 +128,7 @@ class ContainerProcess implements ContainerHandle {
 class ProcessInstance implements Instance {
   outstanding = 0;
   containers: ContainerProcess[] = [];
-  private currentState: InstanceState = 'starting';
+  private current: InstanceState = 'starting';
   private readonly events = new EventEmitter();
   private failedPings = 0;
   private readonly inFlightSources: (() => number)[] = [];
@@ -142,17 +142,13 @@ class ProcessInstance implements Instance {
   ) {}
 
   get state(): InstanceState {
-    return this.currentState;
-  }
-
-  private get current(): InstanceState {
-    return this.currentState;
+    return this.current;
   }
 
   /** Every change of state is announced (`state` event): copies of the routes follow it. */
-  private set current(state: InstanceState) {
-    if (state === this.currentState) return;
-    this.currentState = state;
+  private become(state: InstanceState): void {
+    if (state === this.current) return;
+    this.current = state;
     this.events.emit('state', state);
   }
 
@@ -203,7 +199,7 @@ class ProcessInstance implements Instance {
         if (await c.ping(this.options.pingTimeoutMs)) healthy.add(c);
       }));
       if (healthy.size === this.containers.length) {
-        if (this.current === 'starting') this.current = 'ready';
+        if (this.current === 'starting') this.become('ready');
         return;
       }
       if (Date.now() >= deadline) {
@@ -236,13 +232,13 @@ class ProcessInstance implements Instance {
   }
 
   async drain(timeoutMs: number): Promise<void> {
-    if (this.current === 'ready' || this.current === 'starting') this.current = 'draining';
+    if (this.current === 'ready' || this.current === 'starting') this.become('draining');
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight() > 0 && Date.now() < deadline) await sleep(10);
   }
 
   async stop(graceMs: number): Promise<void> {
-    if (this.current !== 'failed') this.current = 'stopped';
+    if (this.current !== 'failed') this.become('stopped');
     await Promise.all(this.containers.map((c) => c.stop(graceMs)));
     await rm(this.dir, { recursive: true, force: true });
     this.onStopped();
@@ -250,7 +246,7 @@ class ProcessInstance implements Instance {
 
   fail(reason: string): void {
     if (this.current === 'failed' || this.current === 'stopped') return;
-    this.current = 'failed';
+    this.become('failed');
     this.events.emit('failed', reason);
   }
 }

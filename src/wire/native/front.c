@@ -144,6 +144,13 @@ typedef struct endpoint {
 
 #define BUCKETS 1024
 
+/** The headers the front itself reads, in HEADER_NAMES' order. */
+enum { H_CONTENT_LENGTH, H_CONNECTION, H_CONTENT_TYPE, H_ACCEPT, H_CUSTOM_ATTRIBUTES, H_TARGET_VARIANT, H_INFERENCE_ID, H_TARGET_MODEL, H_TARGET_HOSTNAME, H_COUNT };
+static const char *const HEADER_NAMES[H_COUNT] = {
+    "content-length", "connection", "content-type", "accept", "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-target-variant",
+    "x-amzn-sagemaker-inference-id", "x-amzn-sagemaker-target-model", "x-amzn-sagemaker-target-container-hostname",
+};
+
 /** One listening front (a process may run several: tests start berth more than once). */
 typedef struct front {
   int listen_fd;
@@ -154,7 +161,10 @@ typedef struct front {
   int invocation_timeout_ms;
   long long max_response;
   char *names[MAX_NAMES];
+  size_t name_len[MAX_NAMES];
   int nnames;
+  /** Where each header the front itself reads is in `names` (-1: JavaScript did not list it). */
+  int at[H_COUNT];
   char prefix[32];
   atomic_ullong counter;
   napi_threadsafe_function handoff, delegate;
@@ -384,8 +394,18 @@ static void handoff_js(napi_env env, napi_value fn, void *ctx, void *data) {
   free(h);
 }
 
-/** From here on the connection is Node's `http` server's, with the bytes read so far. */
-static void hand_off(front_t *F, handoff_t *h) {
+/**
+ * From here on connection `fd` is Node's `http` server's, starting with bytes[0..len) (copied). Until
+ * JavaScript has taken it, close() counts it among the front's connections.
+ */
+static void hand_off(front_t *F, int fd, const char *bytes, size_t len) {
+  handoff_t *h = malloc(sizeof *h);
+  h->f = F;
+  h->fd = fd;
+  h->len = len;
+  h->bytes = len ? malloc(len) : NULL;
+  if (len) memcpy(h->bytes, bytes, len);
+  atomic_fetch_add(&F->handoffs, 1);
   if (napi_call_threadsafe_function(F->handoff, h, napi_tsfn_blocking) != napi_ok) {
     atomic_fetch_sub(&F->handoffs, 1);
     close(h->fd);
@@ -412,7 +432,6 @@ typedef struct {
   int status;
   const char *variant;
   const char *instance;
-  buf_t *answer_head; /* the container's head lines (for an "answer") */
   const char *answer_body;
   size_t answer_body_len;
   double model_ms;
@@ -470,9 +489,6 @@ static void delegate_js(napi_env env, napi_value fn, void *ctx, void *data) {
       napi_create_buffer_copy(env, a->answer_body_len, a->answer_body, NULL, &v);
       napi_set_named_property(env, outcome, "body", v);
     }
-    if (a->answer_head) {
-      napi_set_named_property(env, outcome, "head", str(env, a->answer_head->p, a->answer_head->len));
-    }
   } else {
     napi_get_undefined(env, &outcome);
   }
@@ -510,10 +526,11 @@ static int tchar(unsigned char c) {
 /** Index in F->names of the header named p[0..n) (any case), or -1. */
 static int known(front_t *F, const char *p, size_t n) {
   for (int i = 0; i < F->nnames; i++)
-    if (strlen(F->names[i]) == n && strncasecmp(F->names[i], p, n) == 0) return i;
+    if (F->name_len[i] == n && strncasecmp(F->names[i], p, n) == 0) return i;
   return -1;
 }
 
+/** Index in F->names of `name` (lower case), or -1: used once, at start; requests use F->at. */
 static int name_index(front_t *F, const char *name) {
   for (int i = 0; i < F->nnames; i++)
     if (strcmp(F->names[i], name) == 0) return i;
@@ -574,7 +591,7 @@ static int plain_invocation(front_t *F, const char *head, size_t end, request_t 
     }
     at = le + 2;
   }
-  int cl = name_index(F, "content-length"), cn = name_index(F, "connection");
+  int cl = F->at[H_CONTENT_LENGTH], cn = F->at[H_CONNECTION];
   if (cl < 0 || !r->value[cl] || r->value_len[cl] == 0 || r->value_len[cl] > 15) return 0;
   long long n = 0;
   for (size_t i = 0; i < r->value_len[cl]; i++) {
@@ -602,13 +619,13 @@ static int sm_name(const char *p, size_t n, size_t max) {
 
 /** The headers are within what invocationFromHeaders accepts and what the native path serves. */
 static int headers_plain(front_t *F, const request_t *r) {
-  static const struct { const char *name; size_t max; int kind; } RULES[] = {
-      {"content-type", 1024, 0}, {"accept", 1024, 0}, {"x-amzn-sagemaker-custom-attributes", 1024, 0},
-      {"x-amzn-sagemaker-target-variant", 63, 1}, {"x-amzn-sagemaker-inference-id", 64, 2},
-      {"x-amzn-sagemaker-target-model", 0, 3}, {"x-amzn-sagemaker-target-container-hostname", 0, 3},
+  static const struct { int header; size_t max; int kind; } RULES[] = {
+      {H_CONTENT_TYPE, 1024, 0}, {H_ACCEPT, 1024, 0}, {H_CUSTOM_ATTRIBUTES, 1024, 0},
+      {H_TARGET_VARIANT, 63, 1}, {H_INFERENCE_ID, 64, 2},
+      {H_TARGET_MODEL, 0, 3}, {H_TARGET_HOSTNAME, 0, 3},
   };
   for (size_t k = 0; k < sizeof RULES / sizeof RULES[0]; k++) {
-    int i = name_index(F, RULES[k].name);
+    int i = F->at[RULES[k].header];
     if (i < 0 || !r->value[i]) continue;
     const char *v = r->value[i];
     size_t n = r->value_len[i];
@@ -1045,7 +1062,7 @@ static double random01(void) {
 
 /** Weighted choice of front.ts's router: TargetVariant, the one variant, else by weight. */
 static variant_t *pick_variant(front_t *F, endpoint_t *e, const request_t *r) {
-  int tv = name_index(F, "x-amzn-sagemaker-target-variant");
+  int tv = F->at[H_TARGET_VARIANT];
   if (tv >= 0 && r->value[tv]) {
     for (int i = 0; i < e->nvariants; i++)
       if (strlen(e->variants[i].name) == r->value_len[tv] && memcmp(e->variants[i].name, r->value[tv], r->value_len[tv]) == 0) return &e->variants[i];
@@ -1136,11 +1153,11 @@ static int invoke(conn_t *c, const request_t *r, buf_t *out, buf_t *body) {
     char line[128];
     snprintf(line, sizeof line, "POST /invocations HTTP/1.1\r\nhost: %s:%d\r\n", p->host, p->port);
     buf_str(&req, line);
-    static const char *FORWARD[] = {"content-type", "accept", "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-inference-id"};
+    static const int FORWARD[] = {H_CONTENT_TYPE, H_ACCEPT, H_CUSTOM_ATTRIBUTES, H_INFERENCE_ID};
     for (int k = 0; k < 4; k++) {
-      int i = name_index(F, FORWARD[k]);
+      int i = F->at[FORWARD[k]];
       if (i < 0 || !r->value[i]) continue;
-      buf_str(&req, FORWARD[k]);
+      buf_str(&req, HEADER_NAMES[FORWARD[k]]);
       buf_add(&req, ": ", 2);
       buf_add(&req, r->value[i], r->value_len[i]);
       buf_add(&req, "\r\n", 2);
@@ -1206,7 +1223,6 @@ static int invoke(conn_t *c, const request_t *r, buf_t *out, buf_t *body) {
       a.instance = p->id;
       a.model_ms = (double)model_us / 1000.0;
       if (strcmp(ans.kind, "answer") == 0) {
-        a.answer_head = &ans.head;
         a.answer_body = ans.body.p ? ans.body.p : "";
         a.answer_body_len = ans.body.len;
       }
@@ -1250,12 +1266,13 @@ static void *conn_main(void *arg) {
     size_t head_end = (size_t)(end - c->in.p);
     request_t r;
     if (head_end > MAX_HEAD || !plain_invocation(F, c->in.p, head_end, &r)) goto hand;
+    const char *parsed = c->in.p;
     while ((long long)c->in.len < (long long)r.head_len + r.body_len) {
       ssize_t n = read_more(c->fd, &c->in, F->keep_alive_ms);
       if (n <= 0) goto done;
     }
-    /* value pointers point into c->in, which no longer moves until the request is answered */
-    if (!plain_invocation(F, c->in.p, head_end, &r)) goto hand;
+    /* the header values point into c->in: found again if reading the body moved it */
+    if (c->in.p != parsed && !plain_invocation(F, c->in.p, head_end, &r)) goto hand;
     atomic_store(&c->busy, 1);
     out.len = 0;
     body.len = 0;
@@ -1276,17 +1293,14 @@ static void *conn_main(void *arg) {
   }
 hand: {
   /* off the list first, so that close() never shuts down a descriptor that is no longer ours */
-  handoff_t *h = malloc(sizeof *h);
-  h->f = F;
-  atomic_fetch_add(&F->handoffs, 1);
-  h->fd = c->fd;
-  h->len = c->in.len;
-  h->bytes = c->in.len ? malloc(c->in.len) : NULL;
-  if (c->in.len) memcpy(h->bytes, c->in.p, c->in.len);
+  int fd = c->fd;
+  buf_t in = c->in;
+  c->in = (buf_t){0};
   buf_free(&out);
   buf_free(&body);
   conn_forget(c);
-  hand_off(F, h);
+  hand_off(F, fd, in.p, in.len);
+  buf_free(&in);
   return NULL;
 }
 done: {
@@ -1319,11 +1333,7 @@ static void *accept_main(void *arg) {
     }
     if (atomic_load(&F->nconns) >= MAX_CONNS) {
       /* no thread for it: Node's `http` server serves it, invocations included */
-      handoff_t *h = calloc(1, sizeof *h);
-      h->f = F;
-      h->fd = fd;
-      atomic_fetch_add(&F->handoffs, 1);
-      hand_off(F, h);
+      hand_off(F, fd, NULL, 0);
       continue;
     }
     int one = 1;
@@ -1443,9 +1453,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     F->names[F->nnames++] = get_string(env, s);
   }
   /* the framing headers the front reads itself */
-  static const char *FRAMING[] = {"content-length", "connection"};
-  for (int k = 0; k < 2; k++)
-    if (name_index(F, FRAMING[k]) < 0 && F->nnames < MAX_NAMES) F->names[F->nnames++] = strdup(FRAMING[k]);
+  for (int k = H_CONTENT_LENGTH; k <= H_CONNECTION; k++)
+    if (name_index(F, HEADER_NAMES[k]) < 0 && F->nnames < MAX_NAMES) F->names[F->nnames++] = strdup(HEADER_NAMES[k]);
+  for (int i = 0; i < F->nnames; i++) F->name_len[i] = strlen(F->names[i]);
+  for (int h = 0; h < H_COUNT; h++) F->at[h] = name_index(F, HEADER_NAMES[h]);
   /* "xxxxxxxx-xxxx-4xxx-yxxx-": a version-4 UUID's form, as request-id.ts makes */
   random_hex(F->prefix, 24);
   F->prefix[8] = F->prefix[13] = F->prefix[18] = F->prefix[23] = '-';
